@@ -1,0 +1,204 @@
+//! PUBLISH (MQTT 3.1.1 §3.3, MQTT 5.0 §3.3).
+
+use bytes::{BufMut, Bytes};
+use core::fmt;
+
+use super::primitives::{PResult, binary_slice, fail, into_packet_error, packet_id};
+use super::properties::{PublishProperties, parse_properties, properties_len, write_properties};
+use super::{EncodeError, MqttString, PacketError, PacketId, PacketType, ProtocolVersion, QoS};
+use crate::topic::TopicName;
+
+/// A PUBLISH packet. Decoded topic and payload are zero-copy views of the receive buffer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// DUP: this may be a re-delivery (§3.3.1.1). Never set with QoS 0 ([MQTT-3.3.1-2]).
+    pub dup: bool,
+    /// QoS level (§3.3.1.2).
+    pub qos: QoS,
+    /// RETAIN (§3.3.1.3).
+    pub retain: bool,
+    /// Topic Name; empty only in MQTT 5.0 with a Topic Alias (§3.3.2.1).
+    pub topic: TopicName,
+    /// Packet Identifier: present exactly when QoS > 0 ([MQTT-2.3.1-5]).
+    pub packet_id: Option<PacketId>,
+    /// PUBLISH properties (MQTT 5.0 only).
+    pub properties: PublishProperties,
+    /// Application Message.
+    pub payload: Bytes,
+}
+
+impl fmt::Debug for Publish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publish")
+            .field("dup", &self.dup)
+            .field("qos", &self.qos)
+            .field("retain", &self.retain)
+            .field("topic", &self.topic)
+            .field("packet_id", &self.packet_id)
+            .field("properties", &self.properties)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+impl Publish {
+    /// A QoS 0, non-retained message without properties.
+    pub fn new(topic: TopicName, payload: impl Into<Bytes>) -> Self {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            properties: PublishProperties::default(),
+            payload: payload.into(),
+        }
+    }
+
+    pub(crate) fn first_byte(&self) -> u8 {
+        (PacketType::Publish as u8) << 4
+            | u8::from(self.dup) << 3
+            | self.qos.as_u8() << 1
+            | u8::from(self.retain)
+    }
+
+    pub(crate) fn decode(
+        flags: u8,
+        body: &Bytes,
+        version: ProtocolVersion,
+    ) -> Result<Publish, PacketError> {
+        let dup = flags & 0b1000 != 0;
+        let retain = flags & 0b0001 != 0;
+        // QoS 3 was refused with the fixed header ([MQTT-3.3.1-4]).
+        let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(PacketError::InvalidQoS)?;
+        // [MQTT-3.3.1-2]: DUP MUST be 0 for QoS 0 (3.1.1 and 5.0; MQTT 3.1 did not say).
+        if dup && qos == QoS::AtMostOnce && version != ProtocolVersion::V3_1 {
+            return Err(PacketError::DupWithQoS0);
+        }
+        let (payload, (topic, packet_id, properties)) =
+            variable_header(body, version, qos, body).map_err(into_packet_error)?;
+        Ok(Publish {
+            dup,
+            qos,
+            retain,
+            topic,
+            packet_id,
+            properties,
+            payload: body.slice_ref(payload),
+        })
+    }
+
+    fn check(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
+        match (self.qos, self.packet_id) {
+            (QoS::AtMostOnce, Some(_)) => return Err(EncodeError::UnexpectedPacketId),
+            (QoS::AtLeastOnce | QoS::ExactlyOnce, None) => {
+                return Err(EncodeError::MissingPacketId);
+            }
+            _ => {}
+        }
+        if self.dup && self.qos == QoS::AtMostOnce {
+            return Err(EncodeError::DupWithQoS0);
+        }
+        if self.topic.is_empty() && !(version.is_v5() && self.properties.topic_alias.is_some()) {
+            return Err(EncodeError::EmptyTopic);
+        }
+        Ok(())
+    }
+
+    /// Length of everything before the payload, without the fixed header.
+    fn header_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.check(version)?;
+        let mut len = self.topic.as_mqtt_str().encoded_len();
+        if self.packet_id.is_some() {
+            len += 2;
+        }
+        if version.is_v5() {
+            len += properties_len(&self.properties)?;
+        }
+        Ok(len)
+    }
+
+    pub(crate) fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        Ok(self.header_len(version)? + self.payload.len())
+    }
+
+    /// Writes the variable header (topic, packet id, properties), not the payload.
+    pub(crate) fn write_variable_header<B: BufMut + ?Sized>(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut B,
+    ) {
+        super::primitives::put_binary(buf, self.topic.as_bytes());
+        if let Some(id) = self.packet_id {
+            buf.put_u16(id.get());
+        }
+        if version.is_v5() {
+            write_properties(buf, &self.properties);
+        }
+    }
+
+    pub(crate) fn write_body<B: BufMut + ?Sized>(&self, version: ProtocolVersion, buf: &mut B) {
+        self.write_variable_header(version, buf);
+        buf.put_slice(&self.payload);
+    }
+
+    /// Encodes the fixed and variable headers only, for vectored or zero-copy sends where the
+    /// payload [`Bytes`] is written after them unchanged (DESIGN §1.7: one payload shared by all
+    /// subscribers, headers encoded per subscriber). Returns the header length.
+    pub fn encode_header(
+        &self,
+        version: ProtocolVersion,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let remaining = self.remaining_len(version)?;
+        let remaining = u32::try_from(remaining)
+            .ok()
+            .filter(|r| *r <= super::varint::MAX_VARINT)
+            .ok_or(EncodeError::PacketTooLarge)?;
+        let required = super::FixedHeader::encoded_len(remaining) + self.header_len(version)?;
+        if out.len() < required {
+            return Err(EncodeError::BufferTooSmall { required });
+        }
+        let mut w = &mut out[..required];
+        w.put_u8(self.first_byte());
+        super::varint::write_varint(&mut w, remaining);
+        self.write_variable_header(version, &mut w);
+        Ok(required)
+    }
+}
+
+type VariableHeader = (TopicName, Option<PacketId>, PublishProperties);
+
+fn variable_header<'a>(
+    body: &Bytes,
+    version: ProtocolVersion,
+    qos: QoS,
+    i: &'a [u8],
+) -> PResult<'a, VariableHeader> {
+    let (i, raw_topic) = binary_slice(i)?;
+    let (i, packet_id) = if qos == QoS::AtMostOnce {
+        (i, None)
+    } else {
+        let (i, id) = packet_id(i)?;
+        (i, Some(id))
+    };
+    let (i, properties) = if version.is_v5() {
+        parse_properties::<PublishProperties>(body, PacketType::Publish, i)?
+    } else {
+        (i, PublishProperties::default())
+    };
+    let topic = if raw_topic.is_empty() {
+        // MQTT 5.0 §3.3.2.1: a zero-length topic is allowed only with a Topic Alias;
+        // 3.x [MQTT-4.7.3-1]: topic names are at least one character long.
+        if version.is_v5() && properties.topic_alias.is_some() {
+            TopicName::empty()
+        } else {
+            return Err(fail(PacketError::EmptyTopicWithoutAlias));
+        }
+    } else {
+        let s = MqttString::from_bytes(body.slice_ref(raw_topic)).map_err(|e| fail(e.into()))?;
+        // [MQTT-3.3.2-2]: no wildcards in a topic name.
+        TopicName::try_from(s).map_err(|_| fail(PacketError::InvalidTopicName))?
+    };
+    Ok((i, (topic, packet_id, properties)))
+}
