@@ -1,8 +1,35 @@
-//! Topic names and topic filters (MQTT 3.1.1 §4.7, MQTT 5.0 §4.7).
+//! Topic names and topic filters (MQTT 3.1.1 §4.7, MQTT 5.0 §4.7), and shared subscriptions
+//! (MQTT 5.0 §4.8.2).
 //!
 //! [`TopicName`] is what a PUBLISH is sent to: no wildcards ([MQTT-3.3.2-2]). [`TopicFilter`] is
 //! what a subscription asks for: `+` matches one level, `#` the rest ([MQTT-4.7.1-2],
-//! [MQTT-4.7.1-3]). Both are [`MqttString`]s, so UTF-8 and U+0000 rules already hold.
+//! [MQTT-4.7.1-3] in 3.1.1 numbering; [MQTT-4.7.1-1], [MQTT-4.7.1-2] in 5.0). Both are
+//! [`MqttString`]s, so UTF-8 and U+0000 rules already hold.
+//!
+//! # Matching
+//! [`matches()`] (and [`TopicFilter::matches`]) decide whether a topic name matches a filter
+//! (MQTT 3.1.1 §4.7.1, MQTT 5.0 §4.7.1):
+//! - levels are separated by `/`, and empty levels are significant: `a//b` has three levels and
+//!   `/a` two, the first one empty (§4.7.1.1);
+//! - `+` matches exactly one level, which may be empty (§4.7.1.3);
+//! - `#` matches its parent level and any number of child levels: `sport/#` matches `sport`,
+//!   `sport/` and `sport/tennis/player1` (§4.7.1.2);
+//! - a filter starting with `+` or `#` never matches a topic starting with `$`, so `#` does not
+//!   see `$SYS/...` ([MQTT-4.7.2-1], §4.7.2);
+//! - comparison is byte-wise: case-sensitive, with no normalization ([MQTT-4.7.3-4]).
+//!
+//! ```
+//! use myqtt_proto::topic::{TopicFilter, TopicName, matches};
+//!
+//! assert!(matches("sport/+/player1", "sport/tennis/player1"));
+//! assert!(matches("sport/#", "sport"));
+//! assert!(!matches("#", "$SYS/broker/load"));
+//!
+//! let shared = TopicFilter::try_from("$share/group/sport/#").unwrap();
+//! let shared_sub = shared.shared().unwrap();
+//! assert_eq!((shared_sub.share_name, shared_sub.filter), ("group", "sport/#"));
+//! assert!(shared.matches(&TopicName::try_from("sport/tennis").unwrap()));
+//! ```
 
 use core::fmt;
 use core::ops::Deref;
@@ -15,12 +42,14 @@ use crate::codec::{MqttString, StringError};
 pub enum TopicError {
     /// Zero length ([MQTT-4.7.3-1]).
     Empty,
-    /// A topic name containing `+` or `#` ([MQTT-3.3.2-2], [MQTT-4.7.0-1]).
+    /// A topic name containing `+` or `#` ([MQTT-3.3.2-2]; 3.1.1 [MQTT-4.7.1-1], 5.0
+    /// [MQTT-4.7.0-1]).
     WildcardInName,
-    /// `#` not alone in the last level, or `+` not alone in its level ([MQTT-4.7.1-2],
-    /// [MQTT-4.7.1-3]).
+    /// `#` not alone in the last level, or `+` not alone in its level (3.1.1 [MQTT-4.7.1-2]
+    /// [MQTT-4.7.1-3], 5.0 [MQTT-4.7.1-1] [MQTT-4.7.1-2]).
     InvalidWildcard,
-    /// A `$share/` filter without a valid share name and filter (MQTT 5.0 §4.8.2).
+    /// A `$share/` filter without a valid share name and filter (MQTT 5.0 §4.8.2,
+    /// [MQTT-4.8.2-1], [MQTT-4.8.2-2]).
     InvalidSharedSubscription,
     /// Not an MQTT UTF-8 string.
     String(StringError),
@@ -112,7 +141,9 @@ impl TopicFilter {
         if s.is_empty() {
             return Err(TopicError::Empty);
         }
-        if let Some(rest) = s.strip_prefix("$share/") {
+        if let Some(rest) = s.strip_prefix(SHARE_PREFIX) {
+            // [MQTT-4.8.2-1] [MQTT-4.8.2-2]: a non-empty ShareName without `/`, `+`, `#`,
+            // then `/` and a Topic Filter.
             let (share, filter) = rest
                 .split_once('/')
                 .ok_or(TopicError::InvalidSharedSubscription)?;
@@ -125,6 +156,42 @@ impl TopicFilter {
             return validate_levels(filter);
         }
         validate_levels(s)
+    }
+
+    /// Whether `topic` matches this filter (MQTT 3.1.1 §4.7, MQTT 5.0 §4.7); see [`matches()`].
+    ///
+    /// A shared subscription (`$share/<name>/<filter>`, MQTT 5.0 §4.8.2) matches with its inner
+    /// filter: `$share/g/sport/#` matches `sport/tennis`. Choosing which member of the share
+    /// group receives the message is the broker's job, not this function's.
+    pub fn matches(&self, topic: &TopicName) -> bool {
+        matches(self.match_filter(), topic.as_str())
+    }
+
+    /// The share name and inner filter of a shared subscription (MQTT 5.0 §4.8.2), or `None` if
+    /// this filter does not start with `$share/`.
+    ///
+    /// Validation guarantees that a filter starting with `$share/` has a non-empty share name
+    /// without wildcards and a non-empty, valid inner filter ([MQTT-4.8.2-1], [MQTT-4.8.2-2]).
+    pub fn shared(&self) -> Option<SharedSubscription<'_>> {
+        SharedSubscription::parse(self.as_str())
+    }
+
+    /// The filter that topics are matched against: the inner filter of a shared subscription
+    /// (`sport/#` for `$share/g/sport/#`), otherwise the whole filter.
+    ///
+    /// Use it as the key of a subscription trie; the share name groups subscribers.
+    pub fn match_filter(&self) -> &str {
+        match self.shared() {
+            Some(shared) => shared.filter,
+            None => self.as_str(),
+        }
+    }
+
+    /// Whether the filter used for matching ([`TopicFilter::match_filter`]) contains a `+` or
+    /// `#` wildcard (MQTT 3.1.1 §4.7.1, MQTT 5.0 §4.7.1). A filter without wildcards matches
+    /// exactly one topic name, its own text.
+    pub fn has_wildcards(&self) -> bool {
+        self.match_filter().bytes().any(|b| b == b'+' || b == b'#')
     }
 
     /// The filter as `&str`.
@@ -144,7 +211,81 @@ impl TopicFilter {
 
     /// Whether this is a shared subscription (`$share/<name>/<filter>`, MQTT 5.0 §4.8.2).
     pub fn is_shared(&self) -> bool {
-        self.0.starts_with("$share/")
+        self.0.starts_with(SHARE_PREFIX)
+    }
+}
+
+/// What starts a shared subscription's topic filter ([MQTT-4.8.2-1]).
+const SHARE_PREFIX: &str = "$share/";
+
+/// The parts of a shared subscription filter `$share/<share_name>/<filter>` (MQTT 5.0 §4.8.2).
+///
+/// Obtained from [`TopicFilter::shared`]; borrows the filter's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SharedSubscription<'a> {
+    /// The ShareName: identifies the group of sessions that share the subscription; non-empty,
+    /// without `/`, `+` or `#` ([MQTT-4.8.2-1], [MQTT-4.8.2-2]).
+    pub share_name: &'a str,
+    /// The Topic Filter after the share name, used for matching (may contain wildcards).
+    pub filter: &'a str,
+}
+
+impl<'a> SharedSubscription<'a> {
+    /// Splits `$share/<name>/<filter>` into its parts; `None` if `s` does not start with
+    /// `$share/` or has no `/` after the share name. It does not validate the parts: use it on
+    /// a [`TopicFilter`], whose construction did.
+    fn parse(s: &'a str) -> Option<Self> {
+        let (share_name, filter) = s.strip_prefix(SHARE_PREFIX)?.split_once('/')?;
+        Some(SharedSubscription { share_name, filter })
+    }
+}
+
+/// The levels of a topic name or filter: the pieces between `/` separators (MQTT 3.1.1
+/// §4.7.1.1, MQTT 5.0 §4.7.1.1).
+///
+/// Empty levels are kept: `"/a//b/"` yields `""`, `"a"`, `""`, `"b"`, `""`, and `""` yields
+/// one empty level. Allocation free.
+pub fn levels(s: &str) -> impl DoubleEndedIterator<Item = &str> + Clone {
+    s.split('/')
+}
+
+/// Whether the topic name `topic` matches the topic filter `filter` (MQTT 3.1.1 §4.7, MQTT 5.0
+/// §4.7).
+///
+/// Call it with a valid filter (see [`TopicFilter::validate`]) and a valid topic name (see
+/// [`TopicName::validate`]); the rules are in the [module docs](self):
+/// - `+` matches exactly one level, including an empty one (3.1.1 [MQTT-4.7.1-3], 5.0
+///   [MQTT-4.7.1-2]);
+/// - `#` matches the parent level and any number of child levels (3.1.1 [MQTT-4.7.1-2], 5.0
+///   [MQTT-4.7.1-1]): `sport/#` matches `sport`;
+/// - a filter starting with a wildcard never matches a topic starting with `$`
+///   ([MQTT-4.7.2-1]);
+/// - case-sensitive, byte-wise comparison without normalization ([MQTT-4.7.3-4]); empty
+///   levels count (`a//b`, `/a`).
+///
+/// The filter is taken literally: `$share/g/a` here is an ordinary filter whose first level is
+/// `$share`. Use [`TopicFilter::matches`] or [`TopicFilter::match_filter`] for shared
+/// subscriptions (MQTT 5.0 §4.8.2).
+///
+/// Never panics and never allocates, whatever the strings: for invalid input the answer is
+/// unspecified but well defined (a `#` ends the comparison with a match wherever it stands;
+/// `+` or `#` inside a level is compared as an ordinary character).
+pub fn matches(filter: &str, topic: &str) -> bool {
+    // [MQTT-4.7.2-1]: `#...` and `+...` do not see `$SYS/...` and other `$` topics.
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut filter_levels = levels(filter);
+    let mut topic_levels = levels(topic);
+    loop {
+        match (filter_levels.next(), topic_levels.next()) {
+            // `#` matches the rest, including nothing (the parent level itself).
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(f), Some(t)) if f == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
     }
 }
 
@@ -216,3 +357,190 @@ macro_rules! str_like {
 
 str_like!(TopicName);
 str_like!(TopicFilter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [MQTT-3.3.2-2] [MQTT-4.7.3-1] [MQTT-4.7.3-2]; 3.1.1 [MQTT-4.7.1-1], 5.0 [MQTT-4.7.0-1]
+    #[test]
+    fn topic_name_validation() {
+        for valid in [
+            "a",
+            "/",
+            "//",
+            "/a",
+            "a/",
+            "a//b",
+            "sport/tennis/player1",
+            "$SYS/broker/load",
+            "$share/g/a",
+            " ",
+            "ünïcödé/€",
+        ] {
+            assert_eq!(TopicName::validate(valid), Ok(()), "{valid:?}");
+            assert!(TopicName::try_from(valid).is_ok(), "{valid:?}");
+        }
+        assert_eq!(TopicName::validate(""), Err(TopicError::Empty));
+        for wildcard in ["+", "#", "a/+", "a/#", "a+", "a#b", "sport/tennis#", "+/a"] {
+            assert_eq!(
+                TopicName::validate(wildcard),
+                Err(TopicError::WildcardInName),
+                "{wildcard:?}"
+            );
+        }
+        assert_eq!(
+            TopicName::try_from("a\0b"),
+            Err(TopicError::String(StringError::NullCharacter))
+        );
+    }
+
+    /// [MQTT-4.7.3-1]; 3.1.1 [MQTT-4.7.1-2] [MQTT-4.7.1-3], 5.0 [MQTT-4.7.1-1] [MQTT-4.7.1-2]
+    #[test]
+    fn topic_filter_validation() {
+        for valid in [
+            "#",
+            "+",
+            "/",
+            "+/+",
+            "/+",
+            "+/",
+            "a//b",
+            "sport/#",
+            "sport/tennis/#",
+            "sport/+",
+            "sport/+/player1",
+            "+/tennis/#",
+            "$SYS/#",
+            "$SYS/+/load",
+            "a/b/c",
+        ] {
+            assert_eq!(TopicFilter::validate(valid), Ok(()), "{valid:?}");
+            assert!(TopicFilter::try_from(valid).is_ok(), "{valid:?}");
+        }
+        assert_eq!(TopicFilter::validate(""), Err(TopicError::Empty));
+        for invalid in [
+            "sport/tennis#",
+            "sport/tennis/#/ranking",
+            "sport+",
+            "a/b#",
+            "a/#/b",
+            "a+",
+            "+a",
+            "#a",
+            "##",
+            "++",
+            "#/",
+            "#/a",
+            "a/+b/c",
+            "a/b+/c",
+        ] {
+            assert_eq!(
+                TopicFilter::validate(invalid),
+                Err(TopicError::InvalidWildcard),
+                "{invalid:?}"
+            );
+        }
+    }
+
+    /// [MQTT-4.8.2-1] [MQTT-4.8.2-2]
+    #[test]
+    fn shared_filter_validation() {
+        for valid in [
+            "$share/g/a/#",
+            "$share/g/#",
+            "$share/g/+",
+            "$share/group/a/b",
+        ] {
+            assert_eq!(TopicFilter::validate(valid), Ok(()), "{valid:?}");
+        }
+        for invalid in [
+            "$share//a",
+            "$share/g",
+            "$share/g+/a",
+            "$share/g#/a",
+            "$share/g/",
+        ] {
+            assert_eq!(
+                TopicFilter::validate(invalid),
+                Err(TopicError::InvalidSharedSubscription),
+                "{invalid:?}"
+            );
+        }
+        // The inner filter follows the ordinary wildcard rules.
+        assert_eq!(
+            TopicFilter::validate("$share/g/a#"),
+            Err(TopicError::InvalidWildcard)
+        );
+        // `$share` without the trailing `/` is an ordinary filter.
+        assert_eq!(TopicFilter::validate("$share"), Ok(()));
+    }
+
+    /// [MQTT-4.8.2-1] [MQTT-4.8.2-2]
+    #[test]
+    fn shared_parts_and_match_filter() {
+        let f = TopicFilter::try_from("$share/group/sport/+/player1").unwrap();
+        assert!(f.is_shared());
+        assert_eq!(
+            f.shared(),
+            Some(SharedSubscription {
+                share_name: "group",
+                filter: "sport/+/player1"
+            })
+        );
+        assert_eq!(f.match_filter(), "sport/+/player1");
+        assert!(f.has_wildcards());
+
+        let plain = TopicFilter::try_from("sport/tennis").unwrap();
+        assert!(!plain.is_shared());
+        assert_eq!(plain.shared(), None);
+        assert_eq!(plain.match_filter(), "sport/tennis");
+        assert!(!plain.has_wildcards());
+
+        let shared_plain = TopicFilter::try_from("$share/g/a/b").unwrap();
+        assert!(!shared_plain.has_wildcards());
+        assert!(TopicFilter::try_from("#").unwrap().has_wildcards());
+        assert!(TopicFilter::try_from("a/+").unwrap().has_wildcards());
+    }
+
+    /// [MQTT-4.7.2-1]; 3.1.1 [MQTT-4.7.1-2] [MQTT-4.7.1-3], 5.0 [MQTT-4.7.1-1] [MQTT-4.7.1-2]
+    #[test]
+    fn filter_method_matches_inner_filter_of_shared() {
+        let t = |s: &str| TopicName::try_from(s).unwrap();
+        let f = |s: &str| TopicFilter::try_from(s).unwrap();
+        assert!(f("$share/g/sport/#").matches(&t("sport/tennis")));
+        assert!(f("$share/g/sport/#").matches(&t("sport")));
+        assert!(!f("$share/g/sport/#").matches(&t("$share/g/sport/tennis")));
+        assert!(!f("$share/g/#").matches(&t("$SYS/load")));
+        assert!(f("$share/g/$SYS/#").matches(&t("$SYS/load")));
+        assert!(f("sport/+").matches(&t("sport/tennis")));
+        assert!(!f("sport/+").matches(&t("sport/tennis/player1")));
+    }
+
+    #[test]
+    fn levels_keep_empty_levels() {
+        assert!(levels("/a//b/").eq(["", "a", "", "b", ""]));
+        assert!(levels("").eq([""]));
+        assert!(levels("a").eq(["a"]));
+    }
+
+    #[test]
+    fn matches_never_panics_on_invalid_input() {
+        for (filter, topic) in [
+            ("", ""),
+            ("", "a"),
+            ("a", ""),
+            ("#", ""),
+            ("+", ""),
+            ("a/#/b", "a/x/y"),
+            ("a#", "a#"),
+            ("a+", "a+"),
+            ("+/#", "$"),
+            ("/", "/"),
+        ] {
+            let _ = matches(filter, topic);
+        }
+        assert!(matches("a+", "a+"), "a wildcard inside a level is literal");
+        assert!(!matches("a+", "ab"));
+    }
+}
