@@ -37,14 +37,20 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod client;
 pub mod codec;
+pub mod session;
 pub mod time;
 pub mod topic;
+
+#[cfg(test)]
+mod tests;
 
 pub use codec::{Packet, ProtocolVersion, QoS, ReasonCode};

@@ -202,3 +202,36 @@ fn variable_header<'a>(
     };
     Ok((i, (topic, packet_id, properties)))
 }
+
+impl Publish {
+    /// Exact encoded size of this PUBLISH, fixed header included.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let remaining = self.checked_remaining_len(version)?;
+        Ok(super::FixedHeader::encoded_len(remaining) + remaining as usize)
+    }
+
+    /// Appends this PUBLISH to `buf` without going through [`Packet`](super::Packet) (no move,
+    /// no clone), returning its length.
+    pub fn encode_to<B: BufMut + ?Sized>(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut B,
+    ) -> Result<usize, EncodeError> {
+        let remaining = self.checked_remaining_len(version)?;
+        let required = super::FixedHeader::encoded_len(remaining) + remaining as usize;
+        if buf.remaining_mut() < required {
+            return Err(EncodeError::BufferTooSmall { required });
+        }
+        buf.put_u8(self.first_byte());
+        super::varint::write_varint(buf, remaining);
+        self.write_body(version, buf);
+        Ok(required)
+    }
+
+    fn checked_remaining_len(&self, version: ProtocolVersion) -> Result<u32, EncodeError> {
+        u32::try_from(self.remaining_len(version)?)
+            .ok()
+            .filter(|r| *r <= super::varint::MAX_VARINT)
+            .ok_or(EncodeError::PacketTooLarge)
+    }
+}

@@ -1,0 +1,279 @@
+//! Outbound QoS 1 and QoS 2 handshakes (MQTT 3.1.1 §4.3.2-4.3.3, MQTT 5.0 §4.3.2-4.3.3) and
+//! their resend after reconnect (MQTT 3.1.1 §4.4, MQTT 5.0 §4.4).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::codec::{PacketId, Publish, QoS, ReasonCode};
+
+/// Where an outbound QoS 1/2 message is in its handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboundStage {
+    /// QoS 1: PUBLISH sent, waiting for PUBACK.
+    AwaitPubAck,
+    /// QoS 2: PUBLISH sent, waiting for PUBREC.
+    AwaitPubRec,
+    /// QoS 2: PUBREL sent, waiting for PUBCOMP.
+    AwaitPubComp,
+}
+
+/// One message in flight, with the caller's tag (a token, a queue reference...).
+#[derive(Clone, Debug)]
+pub struct OutboundEntry<T> {
+    /// The PUBLISH as sent (with its packet id).
+    pub publish: Publish,
+    /// Handshake stage.
+    pub stage: OutboundStage,
+    /// The caller's tag.
+    pub tag: T,
+    seq: u64,
+}
+
+/// What to send again on a resumed session, in the original order ([MQTT-4.4.0-1],
+/// [MQTT-4.6.0-1]).
+#[allow(clippy::large_enum_variant)] // short-lived, built only on reconnect
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resend {
+    /// The PUBLISH again, with DUP set ([MQTT-3.3.1-1]).
+    Publish(Publish),
+    /// The PUBREL again.
+    PubRel(PacketId),
+}
+
+/// Outcome of a PUBREC.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PubRecOutcome<T> {
+    /// Send PUBREL for this id and wait for PUBCOMP ([MQTT-4.3.3-3]).
+    SendPubRel,
+    /// The receiver refused the message (reason code >= 0x80, MQTT 5.0 §4.3.3): the handshake
+    /// ends here, the id is free and the tag is returned.
+    Refused(T, ReasonCode),
+    /// A PUBREC for a message already released: send PUBREL again.
+    Duplicate,
+}
+
+/// The outbound QoS 1/2 messages of one session, keyed by packet id.
+#[derive(Clone, Debug)]
+pub struct OutboundQos<T> {
+    entries: BTreeMap<PacketId, OutboundEntry<T>>,
+    next_seq: u64,
+}
+
+impl<T> Default for OutboundQos<T> {
+    fn default() -> Self {
+        OutboundQos {
+            entries: BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+impl<T> OutboundQos<T> {
+    /// No message in flight.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a QoS 1/2 PUBLISH just sent. The caller allocated its packet id.
+    ///
+    /// Returns the entry back if the publish is QoS 0, has no id, or the id is already in flight.
+    #[allow(clippy::result_large_err)] // hands the caller's values back; never on the hot path
+    pub fn insert(&mut self, publish: Publish, tag: T) -> Result<(), (Publish, T)> {
+        let stage = match publish.qos {
+            QoS::AtLeastOnce => OutboundStage::AwaitPubAck,
+            QoS::ExactlyOnce => OutboundStage::AwaitPubRec,
+            QoS::AtMostOnce => return Err((publish, tag)),
+        };
+        let Some(id) = publish.packet_id else {
+            return Err((publish, tag));
+        };
+        if self.entries.contains_key(&id) {
+            return Err((publish, tag));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.insert(
+            id,
+            OutboundEntry {
+                publish,
+                stage,
+                tag,
+                seq,
+            },
+        );
+        Ok(())
+    }
+
+    /// PUBACK received: completes a QoS 1 message ([MQTT-4.3.2-1]). `None` if `id` is not a
+    /// QoS 1 message in flight.
+    pub fn on_puback(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
+        match self.entries.get(&id) {
+            Some(e) if e.stage == OutboundStage::AwaitPubAck => self.entries.remove(&id),
+            _ => None,
+        }
+    }
+
+    /// PUBREC received for `id` with `reason`. `None` if `id` is not a QoS 2 message in flight.
+    pub fn on_pubrec(&mut self, id: PacketId, reason: ReasonCode) -> Option<PubRecOutcome<T>> {
+        let entry = self.entries.get_mut(&id)?;
+        match entry.stage {
+            OutboundStage::AwaitPubRec if reason.is_error() => {
+                let e = self.entries.remove(&id)?;
+                Some(PubRecOutcome::Refused(e.tag, reason))
+            }
+            OutboundStage::AwaitPubRec => {
+                // [MQTT-4.3.3-3]: after PUBREC the sender MUST NOT resend the PUBLISH; the
+                // PUBREL takes its place in the resend order.
+                entry.stage = OutboundStage::AwaitPubComp;
+                Some(PubRecOutcome::SendPubRel)
+            }
+            OutboundStage::AwaitPubComp => Some(PubRecOutcome::Duplicate),
+            OutboundStage::AwaitPubAck => None,
+        }
+    }
+
+    /// PUBCOMP received: completes a QoS 2 message. `None` if `id` is not waiting for PUBCOMP.
+    pub fn on_pubcomp(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
+        match self.entries.get(&id) {
+            Some(e) if e.stage == OutboundStage::AwaitPubComp => self.entries.remove(&id),
+            _ => None,
+        }
+    }
+
+    /// Everything to send again after reconnecting to a present session, in the original send
+    /// order: unacknowledged PUBLISH with DUP set, and PUBREL for released ones
+    /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-3.3.1-1]).
+    pub fn resend(&mut self) -> Vec<Resend> {
+        let mut list: Vec<&mut OutboundEntry<T>> = self.entries.values_mut().collect();
+        list.sort_by_key(|e| e.seq);
+        list.into_iter()
+            .map(|e| match e.stage {
+                OutboundStage::AwaitPubComp => Resend::PubRel(e.publish_id()),
+                _ => {
+                    e.publish.dup = true;
+                    Resend::Publish(e.publish.clone())
+                }
+            })
+            .collect()
+    }
+
+    /// Removes every message (the session was not resumed); returns them in send order.
+    pub fn drain(&mut self) -> Vec<OutboundEntry<T>> {
+        let mut list: Vec<OutboundEntry<T>> =
+            core::mem::take(&mut self.entries).into_values().collect();
+        list.sort_by_key(|e| e.seq);
+        list
+    }
+
+    /// The entry for `id`, if in flight.
+    pub fn get(&self, id: PacketId) -> Option<&OutboundEntry<T>> {
+        self.entries.get(&id)
+    }
+
+    /// Messages in flight.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entries in send order.
+    pub fn iter(&self) -> impl Iterator<Item = &OutboundEntry<T>> {
+        let mut list: Vec<&OutboundEntry<T>> = self.entries.values().collect();
+        list.sort_by_key(|e| e.seq);
+        list.into_iter()
+    }
+}
+
+impl<T> OutboundEntry<T> {
+    /// The packet id of this entry (always present: [`OutboundQos::insert`] checks it).
+    pub fn publish_id(&self) -> PacketId {
+        self.publish.packet_id.unwrap_or(PacketId::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::TopicName;
+    use alloc::vec;
+    use bytes::Bytes;
+
+    fn publish(id: u16, qos: QoS) -> Publish {
+        let mut p = Publish::new(TopicName::try_from("t").unwrap(), Bytes::from_static(b"x"));
+        p.qos = qos;
+        p.packet_id = PacketId::new(id);
+        p
+    }
+
+    fn id(v: u16) -> PacketId {
+        PacketId::new(v).unwrap()
+    }
+
+    /// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-4.3.3-3]
+    #[test]
+    fn qos1_and_qos2_handshakes() {
+        let mut out = OutboundQos::new();
+        out.insert(publish(1, QoS::AtLeastOnce), "a").unwrap();
+        out.insert(publish(2, QoS::ExactlyOnce), "b").unwrap();
+        assert!(out.insert(publish(2, QoS::AtLeastOnce), "dup").is_err());
+        assert!(out.insert(publish(3, QoS::AtMostOnce), "q0").is_err());
+        assert!(
+            out.on_puback(id(2)).is_none(),
+            "PUBACK does not complete QoS 2"
+        );
+        assert_eq!(out.on_puback(id(1)).map(|e| e.tag), Some("a"));
+        assert!(out.on_pubcomp(id(2)).is_none(), "PUBCOMP before PUBREC");
+        assert_eq!(
+            out.on_pubrec(id(2), ReasonCode::Success),
+            Some(PubRecOutcome::SendPubRel)
+        );
+        assert_eq!(
+            out.on_pubrec(id(2), ReasonCode::Success),
+            Some(PubRecOutcome::Duplicate)
+        );
+        assert_eq!(out.on_pubcomp(id(2)).map(|e| e.tag), Some("b"));
+        assert!(out.is_empty());
+    }
+
+    /// MQTT 5.0 §4.3.3: a PUBREC with an error code ends the QoS 2 exchange.
+    #[test]
+    fn refused_pubrec_ends_the_exchange() {
+        let mut out = OutboundQos::new();
+        out.insert(publish(9, QoS::ExactlyOnce), 7).unwrap();
+        assert_eq!(
+            out.on_pubrec(id(9), ReasonCode::QuotaExceeded),
+            Some(PubRecOutcome::Refused(7, ReasonCode::QuotaExceeded))
+        );
+        assert!(out.is_empty());
+    }
+
+    /// [MQTT-4.4.0-1] [MQTT-4.6.0-1] [MQTT-3.3.1-1]: resend in original order, DUP set, PUBREL
+    /// for released messages.
+    #[test]
+    fn resend_keeps_the_original_order() {
+        let mut out = OutboundQos::new();
+        out.insert(publish(30, QoS::ExactlyOnce), ()).unwrap();
+        out.insert(publish(10, QoS::AtLeastOnce), ()).unwrap();
+        out.insert(publish(20, QoS::ExactlyOnce), ()).unwrap();
+        out.on_pubrec(id(30), ReasonCode::Success);
+        let resend = out.resend();
+        let mut p10 = publish(10, QoS::AtLeastOnce);
+        p10.dup = true;
+        let mut p20 = publish(20, QoS::ExactlyOnce);
+        p20.dup = true;
+        assert_eq!(
+            resend,
+            vec![
+                Resend::PubRel(id(30)),
+                Resend::Publish(p10),
+                Resend::Publish(p20)
+            ]
+        );
+        assert_eq!(out.drain().len(), 3);
+        assert!(out.is_empty());
+    }
+}

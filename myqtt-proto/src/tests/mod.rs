@@ -1,0 +1,10 @@
+//! Deterministic tests on virtual time (DESIGN §6): a scripted peer plays the other side of a
+//! state machine, packet by packet, and every scenario reads as a transcript.
+
+#![allow(clippy::field_reassign_with_default)] // transcripts build packets field by field
+
+mod client_connect;
+mod client_properties;
+mod client_qos;
+mod client_resume;
+mod scripted_server;
