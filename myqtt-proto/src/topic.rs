@@ -137,6 +137,12 @@ pub struct TopicFilter(MqttString);
 
 impl TopicFilter {
     /// Checks the topic filter rules on `s`, including `$share/<name>/<filter>` (MQTT 5.0 §4.8.2).
+    ///
+    /// The `$share/` rules apply in every protocol version, as in mosquitto: MQTT 3.1.1 leaves
+    /// topics starting with `$` to the server ("Server implementations MAY use Topic Names that
+    /// start with a leading $ character for other purposes", §4.7.2), and myqtt gives `$share/`
+    /// the 5.0 meaning there too, so `$share/g` is refused rather than silently treated as a
+    /// plain filter.
     pub fn validate(s: &str) -> Result<(), TopicError> {
         if s.is_empty() {
             return Err(TopicError::Empty);
