@@ -4,6 +4,7 @@
 #![allow(clippy::field_reassign_with_default)] // transcripts build packets field by field
 
 mod client_connect;
+mod client_model;
 mod client_properties;
 mod client_qos;
 mod client_resume;
