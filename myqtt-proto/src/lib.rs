@@ -107,6 +107,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod broker;
 pub mod client;
 pub mod codec;
 pub mod session;
