@@ -110,6 +110,7 @@ extern crate std;
 pub mod broker;
 pub mod client;
 pub mod codec;
+pub mod server;
 pub mod session;
 pub mod time;
 pub mod topic;

@@ -1,6 +1,364 @@
-//! The broker core (router): sessions, subscriptions, retained messages, wills, offline queues.
+//! The broker core (router): client registry and session takeover, sessions and their expiry,
+//! the subscription trie, retained messages, wills, offline queues, message expiry, QoS
+//! downgrade, no-local and subscription identifiers (DESIGN §3 "Broker").
 //!
-//! Work in progress (issue 4): the topic trees come first.
+//! A [`Broker`] owns one [`ServerConnection`] per transport and all sessions. The runtime drives
+//! it with the usual vocabulary:
+//! - `handle_connection_opened(now, transport)` when a socket is accepted, then
+//!   `handle_input(now, conn, &mut rx)`, `handle_timeout(now)` and `handle_closed(now, conn)`;
+//! - commands: [`Broker::accept`] / [`Broker::reject`] for deferred connects,
+//!   [`Broker::publish`], [`Broker::disconnect`];
+//! - outputs: [`Broker::poll_writable`] + [`Broker::poll_transmit`] per connection,
+//!   [`Broker::poll_close`] (flush, then close that transport and call `handle_closed`),
+//!   [`Broker::poll_event`] and [`Broker::poll_timeout`].
+//!
+//! Application decisions (authentication, publish and subscribe authorization) come from a
+//! [`BrokerHooks`] implementation.
 
+mod close;
+mod config;
+mod connect;
+mod event;
+mod hooks;
+mod introspect;
 pub mod retained;
+mod routing;
+mod session;
+mod subscribe;
 pub mod trie;
+mod types;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use bytes::BytesMut;
+use core::num::NonZeroU32;
+
+pub use config::{BrokerConfig, QueueFullPolicy, TakeoverPolicy};
+pub use event::BrokerEvent;
+pub use hooks::{
+    AllowAll, AuthDecision, BrokerHooks, ConnectDecision, ConnectRequest, PublishDecision,
+    SubscribeDecision,
+};
+pub use session::{SessionExpiry, SessionSubscription};
+pub use types::{ClientView, ConnectionId, Delivery, DropReason, Message, TransportInfo};
+
+use crate::codec::{Connect, MqttString, Packet, SubscriptionOptions, Will};
+use crate::server::{ServerConnection, ServerConnectionConfig, ServerEvent};
+use crate::time::Instant;
+use retained::RetainedTree;
+use session::Session;
+use trie::SubscriptionTrie;
+
+/// Why the broker refused to open a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// [`BrokerConfig::max_connections`] connections are already open.
+    TooManyConnections,
+}
+
+/// Who a subscription in the trie belongs to: a session, and for shared subscriptions the share
+/// name (MQTT 5.0 §4.8.2).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SubscriberKey {
+    pub(crate) client_id: MqttString,
+    pub(crate) share: Option<MqttString>,
+}
+
+/// A subscription as the trie stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TrieEntry {
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) identifier: Option<NonZeroU32>,
+}
+
+/// Timers, fired lazily: each entry is checked against the current state when it runs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    Connection(ConnectionId),
+    Will(MqttString, u64),
+    SessionExpiry(MqttString, u64),
+}
+
+/// A will waiting for its delay (MQTT 5.0 §3.1.3.2.2).
+#[derive(Clone, Debug)]
+pub(crate) struct PendingWill {
+    pub(crate) will: Will,
+    pub(crate) generation: u64,
+}
+
+/// Broker-side state of one transport.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) wire: ServerConnection,
+    pub(crate) transport: TransportInfo,
+    pub(crate) client_id: Option<MqttString>,
+    pub(crate) username: Option<MqttString>,
+    pub(crate) will: Option<Will>,
+    /// CONNECT waiting for a deferred decision or an AUTH exchange.
+    pub(crate) pending: Option<Box<Connect>>,
+    pub(crate) assigned_id: bool,
+    /// The Session Expiry Interval the CONNECT asked for (5.0 [MQTT-3.14.2-2]).
+    pub(crate) connect_session_expiry: u32,
+    pub(crate) scheduled: Option<Instant>,
+    pub(crate) close_reported: bool,
+}
+
+impl Conn {
+    /// What hooks see of this connection.
+    pub(crate) fn view(&self, id: ConnectionId) -> ClientView<'_> {
+        ClientView {
+            connection: id,
+            client_id: self.client_id.as_deref().unwrap_or(""),
+            username: self.username.as_deref(),
+            version: self.wire.version(),
+            transport: &self.transport,
+        }
+    }
+}
+
+/// The sans-IO MQTT broker. See the [module docs](self).
+#[derive(Debug)]
+pub struct Broker<H: BrokerHooks = AllowAll> {
+    pub(crate) config: BrokerConfig,
+    pub(crate) hooks: H,
+    pub(crate) connections: BTreeMap<ConnectionId, Conn>,
+    pub(crate) sessions: BTreeMap<MqttString, Session>,
+    pub(crate) subscriptions: SubscriptionTrie<SubscriberKey, TrieEntry>,
+    pub(crate) retained: RetainedTree<Arc<Message>>,
+    pub(crate) shared_cursor: BTreeMap<(MqttString, alloc::string::String), usize>,
+    pub(crate) wills: BTreeMap<MqttString, PendingWill>,
+    pub(crate) timers: BTreeSet<(Instant, Timer)>,
+    pub(crate) events: VecDeque<BrokerEvent>,
+    pub(crate) closes: VecDeque<ConnectionId>,
+    pub(crate) writable: BTreeSet<ConnectionId>,
+    pub(crate) next_connection: u64,
+    pub(crate) next_assigned_id: u64,
+    pub(crate) next_generation: u64,
+}
+
+impl Broker<AllowAll> {
+    /// A broker that allows every client and message.
+    pub fn new(config: BrokerConfig) -> Self {
+        Broker::with_hooks(config, AllowAll)
+    }
+}
+
+impl<H: BrokerHooks> Broker<H> {
+    /// A broker whose decisions come from `hooks`.
+    pub fn with_hooks(config: BrokerConfig, hooks: H) -> Self {
+        Broker {
+            config,
+            hooks,
+            connections: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            subscriptions: SubscriptionTrie::new(),
+            retained: RetainedTree::new(),
+            shared_cursor: BTreeMap::new(),
+            wills: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            events: VecDeque::new(),
+            closes: VecDeque::new(),
+            writable: BTreeSet::new(),
+            next_connection: 0,
+            next_assigned_id: 0,
+            next_generation: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The hooks (to read state an application keeps there).
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
+    /// The hooks, mutably (to change policy at run time).
+    pub fn hooks_mut(&mut self) -> &mut H {
+        &mut self.hooks
+    }
+
+    // ---- inputs ----
+
+    /// A transport was accepted. Refused beyond [`BrokerConfig::max_connections`]: the runtime
+    /// closes the socket at once.
+    pub fn handle_connection_opened(
+        &mut self,
+        now: Instant,
+        transport: TransportInfo,
+    ) -> Result<ConnectionId, OpenError> {
+        if self.connections.len() >= self.config.max_connections {
+            return Err(OpenError::TooManyConnections);
+        }
+        self.next_connection += 1;
+        let id = ConnectionId(self.next_connection);
+        let wire = ServerConnection::new(
+            now,
+            ServerConnectionConfig {
+                max_packet_size: self.config.max_packet_size,
+                connect_timeout: self.config.connect_timeout,
+                topic_alias_maximum: self.config.topic_alias_maximum,
+            },
+        );
+        let conn = Conn {
+            wire,
+            transport,
+            client_id: None,
+            username: None,
+            will: None,
+            pending: None,
+            assigned_id: false,
+            connect_session_expiry: 0,
+            scheduled: None,
+            close_reported: false,
+        };
+        self.connections.insert(id, conn);
+        self.after_wire(now, id);
+        Ok(id)
+    }
+
+    /// Bytes arrived on `connection`. Consumes whole packets from `rx`.
+    pub fn handle_input(&mut self, now: Instant, connection: ConnectionId, rx: &mut BytesMut) {
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        conn.wire.handle_input(now, rx);
+        self.after_wire(now, connection);
+    }
+
+    /// The transport of `connection` closed (after [`Broker::poll_close`] or by itself).
+    pub fn handle_closed(&mut self, now: Instant, connection: ConnectionId) {
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        conn.wire.handle_closed(now);
+        self.after_wire(now, connection);
+        self.connections.remove(&connection);
+        self.writable.remove(&connection);
+    }
+
+    /// Time passed: keepalive and connect timeouts, will delays, session expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, _)) = self.timers.first() {
+            if *at > now {
+                break;
+            }
+            let Some((at, timer)) = self.timers.pop_first() else {
+                break;
+            };
+            match timer {
+                Timer::Connection(id) => {
+                    let Some(conn) = self.connections.get_mut(&id) else {
+                        continue;
+                    };
+                    if conn.scheduled != Some(at) {
+                        continue;
+                    }
+                    conn.scheduled = None;
+                    conn.wire.handle_timeout(now);
+                    self.after_wire(now, id);
+                }
+                Timer::Will(client_id, generation) => self.fire_will(now, &client_id, generation),
+                Timer::SessionExpiry(client_id, generation) => {
+                    self.expire_session(now, &client_id, generation)
+                }
+            }
+        }
+    }
+
+    // ---- outputs ----
+
+    /// A connection with bytes to send, if any; drain it with [`Broker::poll_transmit`].
+    pub fn poll_writable(&mut self) -> Option<ConnectionId> {
+        self.writable.pop_first()
+    }
+
+    /// Appends the bytes waiting for `connection` to `out`; returns how many.
+    #[must_use = "the bytes must be written to the transport"]
+    pub fn poll_transmit(&mut self, connection: ConnectionId, out: &mut Vec<u8>) -> usize {
+        self.writable.remove(&connection);
+        self.connections
+            .get_mut(&connection)
+            .map_or(0, |c| c.wire.poll_transmit(out))
+    }
+
+    /// A connection the broker has finished with: write its pending bytes, close the
+    /// transport, then call [`Broker::handle_closed`].
+    pub fn poll_close(&mut self) -> Option<ConnectionId> {
+        self.closes.pop_front()
+    }
+
+    /// The next event.
+    #[must_use = "events report connections, drops and wills"]
+    pub fn poll_event(&mut self) -> Option<BrokerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Broker::handle_timeout`] must run next.
+    #[must_use = "the broker needs handle_timeout at this instant"]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    // ---- wire plumbing ----
+
+    /// Processes what a connection's wire machine produced, then books its transmit, close and
+    /// timer needs.
+    pub(crate) fn after_wire(&mut self, now: Instant, id: ConnectionId) {
+        loop {
+            let Some(conn) = self.connections.get_mut(&id) else {
+                return;
+            };
+            let Some(event) = conn.wire.poll_event() else {
+                break;
+            };
+            match event {
+                ServerEvent::Connect(connect) => self.on_connect(now, id, connect),
+                ServerEvent::Packet(packet) => self.on_packet(now, id, packet),
+                ServerEvent::Closed(cause) => self.on_closed(now, id, cause),
+            }
+        }
+        self.book(id);
+    }
+
+    /// Records that `id` has bytes to send and schedules its timer.
+    pub(crate) fn book(&mut self, id: ConnectionId) {
+        let Some(conn) = self.connections.get_mut(&id) else {
+            return;
+        };
+        if conn.wire.has_transmit() {
+            self.writable.insert(id);
+        }
+        if let Some(at) = conn.wire.poll_timeout()
+            && conn.scheduled.is_none_or(|s| at < s)
+        {
+            conn.scheduled = Some(at);
+            self.timers.insert((at, Timer::Connection(id)));
+        }
+    }
+
+    fn on_packet(&mut self, now: Instant, id: ConnectionId, packet: Packet) {
+        match packet {
+            Packet::Publish(p) => self.on_publish(now, id, p),
+            Packet::PubAck(a) => self.on_puback(now, id, a),
+            Packet::PubRec(a) => self.on_pubrec(now, id, a),
+            Packet::PubRel(a) => self.on_pubrel(now, id, a),
+            Packet::PubComp(a) => self.on_pubcomp(now, id, a),
+            Packet::Subscribe(s) => self.on_subscribe(now, id, s),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(now, id, u),
+            Packet::Auth(a) => self.on_auth(now, id, a),
+            // The wire machine handles PINGREQ and DISCONNECT and refuses the rest.
+            _ => {}
+        }
+    }
+
+    pub(crate) fn fresh_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+}

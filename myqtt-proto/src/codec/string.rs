@@ -56,6 +56,7 @@ impl From<StringError> for PacketError {
 }
 
 /// Checks the MQTT rules that go beyond Rust's `str` (which is already well-formed UTF-8).
+#[inline]
 pub fn validate_str(s: &str) -> Result<(), StringError> {
     if s.len() > MAX_STRING_LEN {
         return Err(StringError::TooLong);
@@ -96,6 +97,7 @@ impl MqttString {
     }
 
     /// Validates `bytes` and wraps them without copying.
+    #[inline]
     pub fn from_bytes(bytes: Bytes) -> Result<Self, StringError> {
         let s = ByteString::try_from(bytes).map_err(|_| StringError::InvalidUtf8)?;
         validate_str(&s)?;
@@ -192,5 +194,12 @@ impl TryFrom<ByteString> for MqttString {
 impl From<MqttString> for ByteString {
     fn from(s: MqttString) -> ByteString {
         s.0
+    }
+}
+
+/// Lets maps keyed by `MqttString` be queried with `&str` (same order and equality as `str`).
+impl core::borrow::Borrow<str> for MqttString {
+    fn borrow(&self) -> &str {
+        self.as_str()
     }
 }

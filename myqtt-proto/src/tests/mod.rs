@@ -3,9 +3,13 @@
 
 #![allow(clippy::field_reassign_with_default)] // transcripts build packets field by field
 
+mod broker_pubsub;
+mod broker_sessions;
+mod broker_wills;
 mod client_connect;
 mod client_model;
 mod client_properties;
 mod client_qos;
 mod client_resume;
 mod scripted_server;
+mod sim;

@@ -1,0 +1,426 @@
+//! The per-connection state machine.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::BytesMut;
+
+use crate::codec::{
+    ConnAck, Connect, DecodeError, Disconnect, Packet, PacketError, ProtocolVersion, Publish,
+    ReasonCode,
+};
+use crate::session::{InboundAliases, OutboundAliases};
+use crate::time::{Duration, Instant};
+
+/// Settings of one server-side connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerConnectionConfig {
+    /// Largest packet accepted from the client.
+    pub max_packet_size: usize,
+    /// Time allowed between the transport opening and CONNECT.
+    pub connect_timeout: Duration,
+    /// Topic Alias Maximum announced to the client (5.0); aliases above it are refused.
+    pub topic_alias_maximum: u16,
+}
+
+/// Lifecycle of a server-side connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerState {
+    /// Waiting for CONNECT.
+    AwaitConnect,
+    /// CONNECT received; the broker has not answered yet (authentication may be deferred).
+    Connecting,
+    /// CONNACK accepted the client.
+    Connected,
+    /// The connection is over; flush the transmit buffer, then close the transport.
+    Closed,
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The client sent DISCONNECT.
+    ClientDisconnect(Disconnect),
+    /// The client broke the protocol; in 5.0 it was sent DISCONNECT (or CONNACK) with this code.
+    ProtocolViolation {
+        /// Reason code sent (5.0) or that would have been.
+        reason: ReasonCode,
+        /// The decode error, if the packet was malformed.
+        error: Option<PacketError>,
+    },
+    /// Nothing received for one and a half keep alive periods ([MQTT-3.1.2-24]).
+    KeepAliveTimeout,
+    /// No CONNECT within the connect timeout.
+    ConnectTimeout,
+    /// The broker refused the CONNECT.
+    Refused(ReasonCode),
+    /// The broker closed the connection (takeover, shutdown, hook decision...).
+    ServerDisconnect(ReasonCode),
+    /// The transport closed.
+    TransportClosed,
+}
+
+impl CloseCause {
+    /// Whether the will message must be published ([MQTT-3.1.2-8], MQTT 5.0 §3.1.2.5): on every
+    /// close except a normal client DISCONNECT (5.0: except reason 0x00).
+    pub fn publishes_will(&self) -> bool {
+        match self {
+            CloseCause::ClientDisconnect(d) => {
+                d.reason_code == ReasonCode::DisconnectWithWillMessage
+            }
+            CloseCause::Refused(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// What the connection reports to the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A valid CONNECT arrived; answer with [`ServerConnection::accept`] or
+    /// [`ServerConnection::reject`].
+    Connect(Box<Connect>),
+    /// A packet for the broker after CONNACK (PUBLISH with its topic alias resolved, acks,
+    /// SUBSCRIBE, UNSUBSCRIBE, AUTH). PINGREQ and DISCONNECT are handled here.
+    Packet(Packet),
+    /// The connection ended.
+    Closed(CloseCause),
+}
+
+/// One client connection, server side. See the [module docs](super).
+#[derive(Debug)]
+pub struct ServerConnection {
+    config: ServerConnectionConfig,
+    state: ServerState,
+    version: ProtocolVersion,
+    keep_alive: u16,
+    last_received: Instant,
+    connect_deadline: Instant,
+    inbound_aliases: InboundAliases,
+    outbound_aliases: OutboundAliases,
+    client_max_packet_size: Option<u32>,
+    tx: Vec<u8>,
+    events: VecDeque<ServerEvent>,
+}
+
+impl ServerConnection {
+    /// A connection whose transport just opened.
+    pub fn new(now: Instant, config: ServerConnectionConfig) -> Self {
+        ServerConnection {
+            config,
+            state: ServerState::AwaitConnect,
+            version: ProtocolVersion::V3_1_1,
+            keep_alive: 0,
+            last_received: now,
+            connect_deadline: now + config.connect_timeout,
+            inbound_aliases: InboundAliases::new(0),
+            outbound_aliases: OutboundAliases::new(0),
+            client_max_packet_size: None,
+            tx: Vec::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Lifecycle state.
+    pub fn state(&self) -> ServerState {
+        self.state
+    }
+
+    /// Protocol version (MQTT 3.1.1 until CONNECT says otherwise).
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Keep alive in force, in seconds.
+    pub fn keep_alive(&self) -> u16 {
+        self.keep_alive
+    }
+
+    /// The client's Maximum Packet Size (5.0), if it set one.
+    pub fn client_max_packet_size(&self) -> Option<u32> {
+        self.client_max_packet_size
+    }
+
+    /// Bytes arrived from the client. Consumes whole packets; poll events and transmit after.
+    pub fn handle_input(&mut self, now: Instant, rx: &mut BytesMut) {
+        while !matches!(self.state, ServerState::Closed) {
+            match Packet::decode(rx, self.version, self.config.max_packet_size) {
+                Ok(packet) => {
+                    self.last_received = now;
+                    self.handle_packet(now, packet);
+                }
+                Err(DecodeError::Incomplete { .. }) => break,
+                Err(DecodeError::Invalid(e)) => {
+                    self.on_decode_error(e);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_decode_error(&mut self, e: PacketError) {
+        if self.state == ServerState::AwaitConnect {
+            // [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x01 (3.x format, which
+            // every version can read) and the connection closes. Other malformed CONNECTs close
+            // without CONNACK ([MQTT-3.1.4-1]).
+            if matches!(
+                e,
+                PacketError::UnsupportedProtocolVersion(_) | PacketError::InvalidProtocolName
+            ) {
+                let ack = ConnAck {
+                    reason_code: ReasonCode::UnsupportedProtocolVersion,
+                    ..Default::default()
+                };
+                let _ = Packet::from(ack).encode_to(ProtocolVersion::V3_1_1, &mut self.tx);
+            }
+            self.close(CloseCause::ProtocolViolation {
+                reason: e.reason_code(),
+                error: Some(e),
+            });
+            return;
+        }
+        self.violation(e.reason_code(), Some(e));
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        match (self.state, packet) {
+            (ServerState::AwaitConnect, Packet::Connect(connect)) => self.on_connect(connect),
+            // [MQTT-3.1.0-1]: the first packet MUST be CONNECT.
+            (ServerState::AwaitConnect, other) => {
+                let e = PacketError::UnexpectedPacket(other.packet_type());
+                self.close(CloseCause::ProtocolViolation {
+                    reason: e.reason_code(),
+                    error: Some(e),
+                });
+            }
+            // MQTT 5.0 §4.12: AUTH may continue authentication before CONNACK.
+            (ServerState::Connecting, Packet::Auth(a)) => {
+                self.events.push_back(ServerEvent::Packet(Packet::Auth(a)))
+            }
+            (ServerState::Connecting, Packet::Disconnect(d)) => {
+                self.close(CloseCause::ClientDisconnect(d))
+            }
+            (ServerState::Connecting, other) => {
+                // Packets before CONNACK other than AUTH are a protocol violation.
+                let e = PacketError::UnexpectedPacket(other.packet_type());
+                self.violation(ReasonCode::ProtocolError, Some(e));
+            }
+            (ServerState::Connected, Packet::PingReq) => {
+                // [MQTT-3.12.4-1]: answer PINGREQ with PINGRESP.
+                self.send_packet(now, &Packet::PingResp);
+            }
+            (ServerState::Connected, Packet::Disconnect(d)) => {
+                self.close(CloseCause::ClientDisconnect(d))
+            }
+            (ServerState::Connected, Packet::Publish(mut p)) => {
+                if let Err(e) = self.inbound_aliases.resolve(&mut p) {
+                    self.violation(e.reason_code(), None);
+                    return;
+                }
+                self.events
+                    .push_back(ServerEvent::Packet(Packet::Publish(p)));
+            }
+            (
+                ServerState::Connected,
+                p @ (Packet::Connect(_)
+                | Packet::ConnAck(_)
+                | Packet::SubAck(_)
+                | Packet::UnsubAck(_)
+                | Packet::PingResp),
+            ) => {
+                // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation; the others are
+                // server-to-client packets.
+                let e = PacketError::UnexpectedPacket(p.packet_type());
+                self.violation(ReasonCode::ProtocolError, Some(e));
+            }
+            (ServerState::Connected, p) => self.events.push_back(ServerEvent::Packet(p)),
+            (ServerState::Closed, _) => {}
+        }
+    }
+
+    fn on_connect(&mut self, connect: Box<Connect>) {
+        self.version = connect.protocol_version;
+        self.keep_alive = connect.keep_alive;
+        self.state = ServerState::Connecting;
+        if self.version.is_v5() {
+            self.client_max_packet_size = connect.properties.maximum_packet_size.map(|n| n.get());
+            self.inbound_aliases.reset(self.config.topic_alias_maximum);
+        }
+        self.events.push_back(ServerEvent::Connect(connect));
+    }
+
+    /// Accepts the client: sends `connack` (its 5.0 Server Keep Alive, if set, becomes the keep
+    /// alive in force, [MQTT-3.2.2-21]). `outbound_alias_maximum` is the client's Topic Alias
+    /// Maximum to use for aliases towards it (0 disables them).
+    pub fn accept(&mut self, now: Instant, connack: ConnAck, outbound_alias_maximum: u16) {
+        if self.state != ServerState::Connecting {
+            return;
+        }
+        if let Some(ka) = connack
+            .properties
+            .server_keep_alive
+            .filter(|_| self.version.is_v5())
+        {
+            self.keep_alive = ka;
+        }
+        self.outbound_aliases.reset(if self.version.is_v5() {
+            outbound_alias_maximum
+        } else {
+            0
+        });
+        self.state = ServerState::Connected;
+        self.last_received = now;
+        self.send_packet(now, &Packet::from(connack));
+    }
+
+    /// Refuses the client with `connack` (an error code) and closes ([MQTT-3.2.2-5]).
+    pub fn reject(&mut self, now: Instant, connack: ConnAck) {
+        if self.state != ServerState::Connecting {
+            return;
+        }
+        let code = connack.reason_code;
+        self.send_packet(now, &Packet::from(connack));
+        self.close(CloseCause::Refused(code));
+    }
+
+    /// Sends a packet other than PUBLISH. Ignored once closed.
+    pub fn send_packet(&mut self, _now: Instant, packet: &Packet) {
+        if self.state == ServerState::Closed {
+            return;
+        }
+        let ok = packet.encode_to(self.version, &mut self.tx).is_ok();
+        debug_assert!(ok, "the broker only sends valid packets: {packet:?}");
+    }
+
+    /// Sends a PUBLISH, applying topic aliases. Returns false without sending if it exceeds the
+    /// client's Maximum Packet Size: MQTT 5.0 [MQTT-3.1.2-25] says such a message is discarded
+    /// for this client as if it had been delivered.
+    pub fn send_publish(&mut self, _now: Instant, publish: &Publish) -> bool {
+        if self.state != ServerState::Connected {
+            return false;
+        }
+        let len = match publish.encoded_len(self.version) {
+            Ok(len) => len,
+            Err(_) => return false,
+        };
+        if self
+            .client_max_packet_size
+            .is_some_and(|max| len > max as usize)
+        {
+            return false;
+        }
+        let ok = if self.outbound_aliases.is_enabled() {
+            let mut aliased = publish.clone();
+            self.outbound_aliases.apply(&mut aliased);
+            aliased.encode_to(self.version, &mut self.tx).is_ok()
+        } else {
+            publish.encode_to(self.version, &mut self.tx).is_ok()
+        };
+        debug_assert!(ok, "the broker only sends valid publishes");
+        ok
+    }
+
+    /// Closes the connection from the server side: 5.0 clients get DISCONNECT with `reason`
+    /// first (MQTT 5.0 §4.13); 3.x connections just close.
+    pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        if self.state == ServerState::Closed {
+            return;
+        }
+        if self.version.is_v5() && self.state == ServerState::Connected {
+            self.send_packet(now, &Packet::Disconnect(Disconnect::new(reason)));
+        }
+        self.close(CloseCause::ServerDisconnect(reason));
+    }
+
+    /// The client broke the protocol: DISCONNECT with `reason` in 5.0 (CONNACK before the
+    /// connection is accepted), then close ([MQTT-4.13.1-1]).
+    pub fn violation(&mut self, reason: ReasonCode, error: Option<PacketError>) {
+        if self.state == ServerState::Closed {
+            return;
+        }
+        if self.version.is_v5() {
+            let packet = if self.state == ServerState::Connected {
+                Packet::Disconnect(Disconnect::new(reason))
+            } else {
+                Packet::from(ConnAck {
+                    reason_code: reason,
+                    ..Default::default()
+                })
+            };
+            let _ = packet.encode_to(self.version, &mut self.tx);
+        }
+        self.close(CloseCause::ProtocolViolation { reason, error });
+    }
+
+    /// Time passed: enforces the connect timeout and keepalive.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            ServerState::AwaitConnect if now >= self.connect_deadline => {
+                self.close(CloseCause::ConnectTimeout)
+            }
+            ServerState::Connected => {
+                if let Some(deadline) = self.keepalive_deadline()
+                    && now >= deadline
+                {
+                    if self.version.is_v5() {
+                        self.send_packet(
+                            now,
+                            &Packet::Disconnect(Disconnect::new(ReasonCode::KeepAliveTimeout)),
+                        );
+                    }
+                    self.close(CloseCause::KeepAliveTimeout);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The transport closed.
+    pub fn handle_closed(&mut self, _now: Instant) {
+        self.tx.clear();
+        if self.state != ServerState::Closed {
+            self.close(CloseCause::TransportClosed);
+        }
+    }
+
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        match self.keep_alive {
+            0 => None,
+            // [MQTT-3.1.2-24]: one and a half times the keep alive.
+            ka => Some(self.last_received + Duration::from_millis(u64::from(ka) * 1500)),
+        }
+    }
+
+    /// When [`ServerConnection::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            ServerState::AwaitConnect => Some(self.connect_deadline),
+            ServerState::Connected => self.keepalive_deadline(),
+            _ => None,
+        }
+    }
+
+    /// Appends pending bytes to `out`; returns how many.
+    #[must_use = "the bytes must be written to the transport"]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.tx.len();
+        out.append(&mut self.tx);
+        n
+    }
+
+    /// Whether bytes wait in the transmit buffer.
+    pub fn has_transmit(&self) -> bool {
+        !self.tx.is_empty()
+    }
+
+    /// The next event.
+    #[must_use = "events carry the client's packets"]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    fn close(&mut self, cause: CloseCause) {
+        self.state = ServerState::Closed;
+        self.events.push_back(ServerEvent::Closed(cause));
+    }
+}
