@@ -99,6 +99,10 @@ pub struct ServerConnection {
     inbound_aliases: InboundAliases,
     outbound_aliases: OutboundAliases,
     client_max_packet_size: Option<u32>,
+    /// Bytes received after CONNECT and before the decision on it: clients may send packets
+    /// without waiting for CONNACK; they are processed once accepted and dropped if refused
+    /// ([MQTT-3.1.4-5] 3.1.1 / [MQTT-3.1.4-6] 5.0). Also keeps a partial packet left then.
+    held: BytesMut,
     tx: Vec<u8>,
     events: VecDeque<ServerEvent>,
 }
@@ -116,6 +120,7 @@ impl ServerConnection {
             inbound_aliases: InboundAliases::new(0),
             outbound_aliases: OutboundAliases::new(0),
             client_max_packet_size: None,
+            held: BytesMut::new(),
             tx: Vec::new(),
             events: VecDeque::new(),
         }
@@ -142,8 +147,43 @@ impl ServerConnection {
     }
 
     /// Bytes arrived from the client. Consumes whole packets; poll events and transmit after.
+    /// Bytes that follow CONNECT wait inside until the broker accepts or rejects it.
     pub fn handle_input(&mut self, now: Instant, rx: &mut BytesMut) {
-        while !matches!(self.state, ServerState::Closed) {
+        if !self.held.is_empty() || self.state == ServerState::Connecting {
+            if self.held.len() + rx.len() > self.config.max_packet_size.saturating_mul(2) {
+                // Far more than one packet piled up before CONNACK: refuse to buffer it.
+                self.violation(ReasonCode::QuotaExceeded, None);
+                return;
+            }
+            self.held.extend_from_slice(rx);
+            rx.clear();
+            let mut held = core::mem::take(&mut self.held);
+            self.decode_from(now, &mut held);
+            self.held = held;
+            return;
+        }
+        self.decode_from(now, rx);
+        if self.state == ServerState::Connecting && !rx.is_empty() {
+            self.held.extend_from_slice(rx);
+            rx.clear();
+        }
+    }
+
+    /// Decodes packets until input runs out, the connection closes, or CONNECT awaits its
+    /// decision (then only AUTH and DISCONNECT are taken, MQTT 5.0 §4.12).
+    fn decode_from(&mut self, now: Instant, rx: &mut BytesMut) {
+        while self.state != ServerState::Closed {
+            if self.state == ServerState::Connecting {
+                let next =
+                    crate::codec::FixedHeader::parse(rx, self.version, self.config.max_packet_size);
+                let auth_or_disconnect = matches!(
+                    next,
+                    Ok(h) if matches!(h.packet_type, crate::codec::PacketType::Auth | crate::codec::PacketType::Disconnect)
+                );
+                if !auth_or_disconnect {
+                    break;
+                }
+            }
             match Packet::decode(rx, self.version, self.config.max_packet_size) {
                 Ok(packet) => {
                     self.last_received = now;
@@ -271,6 +311,11 @@ impl ServerConnection {
         self.state = ServerState::Connected;
         self.last_received = now;
         self.send_packet(now, &Packet::from(connack));
+        if !self.held.is_empty() {
+            let mut held = core::mem::take(&mut self.held);
+            self.decode_from(now, &mut held);
+            self.held = held;
+        }
     }
 
     /// Refuses the client with `connack` (an error code) and closes ([MQTT-3.2.2-5]).
@@ -279,6 +324,7 @@ impl ServerConnection {
             return;
         }
         let code = connack.reason_code;
+        self.held.clear();
         self.send_packet(now, &Packet::from(connack));
         self.close(CloseCause::Refused(code));
     }

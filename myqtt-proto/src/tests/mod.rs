@@ -3,6 +3,8 @@
 
 #![allow(clippy::field_reassign_with_default)] // transcripts build packets field by field
 
+mod broker_hooks;
+mod broker_protocol;
 mod broker_pubsub;
 mod broker_sessions;
 mod broker_wills;
