@@ -112,6 +112,7 @@ pub mod client;
 pub mod codec;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod time;
 pub mod topic;
 

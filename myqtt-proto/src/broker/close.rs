@@ -5,6 +5,7 @@ use super::session::SessionExpiry;
 use super::{Broker, BrokerEvent, BrokerHooks, ConnectionId, Message, PendingWill, Timer};
 use crate::codec::{MqttString, Publish, PublishProperties, Will};
 use crate::server::CloseCause;
+use crate::store::StoreOp;
 use crate::time::{Duration, Instant};
 
 impl<H: BrokerHooks> Broker<H> {
@@ -25,7 +26,7 @@ impl<H: BrokerHooks> Broker<H> {
             None
         };
         let connect_expiry = conn.connect_session_expiry;
-        self.events.push_back(BrokerEvent::ConnectionClosed {
+        self.out.events.push_back(BrokerEvent::ConnectionClosed {
             connection: id,
             client_id: client_id.clone(),
             cause: cause.clone(),
@@ -45,11 +46,16 @@ impl<H: BrokerHooks> Broker<H> {
             && connect_expiry != 0
         {
             let secs = secs.min(self.config.max_session_expiry_interval);
-            session.expiry = match secs {
+            let expiry = match secs {
                 0 => SessionExpiry::OnClose,
                 u32::MAX => SessionExpiry::Never,
                 s => SessionExpiry::After(Duration::from_secs(u64::from(s))),
             };
+            session.expiry = expiry;
+            self.out.store(session, || StoreOp::SessionUpsert {
+                client_id: client_id.clone(),
+                expiry,
+            });
         }
         let expiry = session.expiry;
         if let Some(will) = will {
@@ -103,7 +109,7 @@ impl<H: BrokerHooks> Broker<H> {
         };
         let message = Message::from_publish(now, &publish, Some(client_id.clone()));
         self.publish_message(now, message);
-        self.events.push_back(BrokerEvent::WillPublished {
+        self.out.events.push_back(BrokerEvent::WillPublished {
             client_id: client_id.clone(),
         });
         self.book_all();
@@ -135,7 +141,11 @@ impl<H: BrokerHooks> Broker<H> {
     pub(crate) fn end_session(&mut self, now: Instant, client_id: &MqttString) {
         self.unsubscribe_all(client_id);
         if self.sessions.remove(client_id).is_some() {
-            self.events.push_back(BrokerEvent::SessionEnded {
+            // Also for sessions that were stored before their expiry dropped to zero.
+            self.out.store_always(|| StoreOp::SessionRemove {
+                client_id: client_id.clone(),
+            });
+            self.out.events.push_back(BrokerEvent::SessionEnded {
                 client_id: client_id.clone(),
             });
         }

@@ -76,6 +76,9 @@ pub struct BrokerConfig {
     pub retain_available: bool,
     /// Highest QoS accepted from publishers (Maximum QoS, 5.0). Default QoS 2.
     pub maximum_qos: crate::codec::QoS,
+    /// Emit [`StoreOp`](crate::store::StoreOp)s for persistent sessions and retained messages
+    /// (drain them with [`Broker::poll_store_ops`](super::Broker::poll_store_ops)). Default false.
+    pub persistence: bool,
     /// Prefix of client identifiers the broker assigns to clients that sent an empty one.
     pub assigned_id_prefix: &'static str,
 }
@@ -104,6 +107,7 @@ impl Default for BrokerConfig {
             shared_subscriptions: true,
             retain_available: true,
             maximum_qos: crate::codec::QoS::ExactlyOnce,
+            persistence: false,
             assigned_id_prefix: "myqtt-",
         }
     }

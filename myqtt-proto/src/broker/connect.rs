@@ -13,6 +13,7 @@ use crate::codec::{
     QoS, ReasonCode,
 };
 use crate::session::Resend;
+use crate::store::StoreOp;
 use crate::time::{Duration, Instant};
 
 /// Longest client identifier MQTT 3.1 allows (MQTT 3.1 §3.1 "Client Identifier").
@@ -256,9 +257,23 @@ impl<H: BrokerHooks> Broker<H> {
             .sessions
             .entry(client_id.clone())
             .or_insert_with(|| Session::new(client_id.clone(), version, expiry));
+        let was_persistent = session.expiry != SessionExpiry::OnClose;
         session.connection = Some(id);
         session.version = version;
         session.expiry = expiry;
+        if expiry == SessionExpiry::OnClose {
+            if was_persistent && session_present {
+                // Resumed with expiry 0: it no longer outlives the connection, nor a restart.
+                self.out.store_always(|| StoreOp::SessionRemove {
+                    client_id: client_id.clone(),
+                });
+            }
+        } else {
+            self.out.store(session, || StoreOp::SessionUpsert {
+                client_id: client_id.clone(),
+                expiry,
+            });
+        }
         session.expires_at = None;
         session.generation = generation;
         session.client_receive_maximum = if version.is_v5() {
@@ -300,7 +315,7 @@ impl<H: BrokerHooks> Broker<H> {
         }
         let client_alias_max = connect.properties.topic_alias_maximum.unwrap_or(0);
         conn.wire.accept(now, ack, client_alias_max);
-        self.events.push_back(BrokerEvent::ClientConnected {
+        self.out.events.push_back(BrokerEvent::ClientConnected {
             connection: id,
             client_id: client_id.clone(),
             session_present,
@@ -322,6 +337,6 @@ impl<H: BrokerHooks> Broker<H> {
                 }
             }
         }
-        super::routing::pump(now, &self.config, &mut conn.wire, session, &mut self.events);
+        super::routing::pump(now, &self.config, &mut conn.wire, session, &mut self.out);
     }
 }

@@ -21,6 +21,7 @@ mod connect;
 mod event;
 mod hooks;
 mod introspect;
+mod restore;
 pub mod retained;
 mod routing;
 mod session;
@@ -89,6 +90,32 @@ pub(crate) struct PendingWill {
     pub(crate) generation: u64,
 }
 
+/// What the broker produces besides bytes: events, and store operations when persistence is
+/// on.
+#[derive(Debug, Default)]
+pub(crate) struct Outputs {
+    pub(crate) events: VecDeque<BrokerEvent>,
+    pub(crate) store: Vec<crate::store::StoreOp>,
+    pub(crate) store_enabled: bool,
+}
+
+impl Outputs {
+    /// Records a store operation for `session` if persistence is on and the session outlives
+    /// its connection.
+    pub(crate) fn store(&mut self, session: &Session, op: impl FnOnce() -> crate::store::StoreOp) {
+        if self.store_enabled && session.expiry != SessionExpiry::OnClose {
+            self.store.push(op());
+        }
+    }
+
+    /// Records a store operation whatever the session (retained messages, removals).
+    pub(crate) fn store_always(&mut self, op: impl FnOnce() -> crate::store::StoreOp) {
+        if self.store_enabled {
+            self.store.push(op());
+        }
+    }
+}
+
 /// Broker-side state of one transport.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -131,7 +158,7 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) shared_cursor: BTreeMap<(MqttString, alloc::string::String), usize>,
     pub(crate) wills: BTreeMap<MqttString, PendingWill>,
     pub(crate) timers: BTreeSet<(Instant, Timer)>,
-    pub(crate) events: VecDeque<BrokerEvent>,
+    pub(crate) out: Outputs,
     pub(crate) closes: VecDeque<ConnectionId>,
     pub(crate) writable: BTreeSet<ConnectionId>,
     pub(crate) next_connection: u64,
@@ -149,6 +176,7 @@ impl Broker<AllowAll> {
 impl<H: BrokerHooks> Broker<H> {
     /// A broker whose decisions come from `hooks`.
     pub fn with_hooks(config: BrokerConfig, hooks: H) -> Self {
+        let store_enabled = config.persistence;
         Broker {
             config,
             hooks,
@@ -159,7 +187,11 @@ impl<H: BrokerHooks> Broker<H> {
             shared_cursor: BTreeMap::new(),
             wills: BTreeMap::new(),
             timers: BTreeSet::new(),
-            events: VecDeque::new(),
+            out: Outputs {
+                events: VecDeque::new(),
+                store: Vec::new(),
+                store_enabled,
+            },
             closes: VecDeque::new(),
             writable: BTreeSet::new(),
             next_connection: 0,
@@ -296,7 +328,16 @@ impl<H: BrokerHooks> Broker<H> {
     /// The next event.
     #[must_use = "events report connections, drops and wills"]
     pub fn poll_event(&mut self) -> Option<BrokerEvent> {
-        self.events.pop_front()
+        self.out.events.pop_front()
+    }
+
+    /// Appends the store operations produced since the last call to `ops` (empty unless
+    /// [`BrokerConfig::persistence`] is on); returns how many. Apply them in order with a
+    /// [`SessionStore`](crate::store::SessionStore).
+    pub fn poll_store_ops(&mut self, ops: &mut Vec<crate::store::StoreOp>) -> usize {
+        let n = self.out.store.len();
+        ops.append(&mut self.out.store);
+        n
     }
 
     /// When [`Broker::handle_timeout`] must run next.

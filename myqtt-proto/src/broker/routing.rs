@@ -1,7 +1,7 @@
 //! PUBLISH from clients, routing to subscriptions, delivery to sessions with flow control, and
 //! the QoS handshakes on both sides (MQTT 3.1.1 §3.3, §4.3-4.6; MQTT 5.0 §3.3, §4.3-4.9).
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -14,6 +14,7 @@ use super::{
 use crate::codec::{MqttString, Packet, PacketError, Publish, PublishAck, QoS, ReasonCode};
 use crate::server::ServerConnection;
 use crate::session::PubRecOutcome;
+use crate::store::StoreOp;
 use crate::time::Instant;
 use crate::topic;
 
@@ -65,6 +66,11 @@ impl<H: BrokerHooks> Broker<H> {
                 return;
             }
             session.inbound_qos2.on_publish(pid);
+            self.out.store(session, || StoreOp::InboundQos2 {
+                client_id: session.client_id.clone(),
+                packet_id: pid,
+                pending: true,
+            });
         }
         let decision = self.hooks.on_publish(&conn.view(id), &publish);
         let (reason, routed) = match decision {
@@ -105,6 +111,11 @@ impl<H: BrokerHooks> Broker<H> {
                         .and_then(|c| self.sessions.get_mut(c))
                     {
                         s.inbound_qos2.on_pubrel(pid);
+                        self.out.store(s, || StoreOp::InboundQos2 {
+                            client_id: s.client_id.clone(),
+                            packet_id: pid,
+                            pending: false,
+                        });
                     }
                 }
                 conn.wire.send_packet(now, &Packet::PubRec(ack));
@@ -151,12 +162,19 @@ impl<H: BrokerHooks> Broker<H> {
         if message.payload.is_empty() {
             // [MQTT-3.3.1-10] [MQTT-3.3.1-11]: an empty retained message clears the topic and is
             // not stored.
-            self.retained.remove(topic);
+            if self.retained.remove(topic).is_some() {
+                self.out.store_always(|| StoreOp::RetainClear {
+                    topic: message.topic.clone(),
+                });
+            }
         } else if self.retained.get(topic).is_some()
             || self.retained.len() < self.config.max_retained_messages
         {
             // [MQTT-3.3.1-5]: replace; QoS 0 retained messages are kept too (MyQtt dropped them).
             self.retained.insert(topic, message.clone());
+            self.out.store_always(|| StoreOp::RetainSet {
+                message: message.clone(),
+            });
         }
     }
 
@@ -211,14 +229,22 @@ impl<H: BrokerHooks> Broker<H> {
             .filter(|c| c.wire.state() == crate::server::ServerState::Connected);
         match live {
             Some(conn) => {
-                enqueue(&self.config, session, delivery, &mut self.events);
-                pump(now, &self.config, &mut conn.wire, session, &mut self.events);
+                if can_send_now(&self.config, session, &delivery) {
+                    if let Err(delivery) =
+                        send_one(now, &mut conn.wire, session, delivery, &mut self.out)
+                    {
+                        enqueue(&self.config, session, delivery, &mut self.out);
+                    }
+                } else {
+                    enqueue(&self.config, session, delivery, &mut self.out);
+                    pump(now, &self.config, &mut conn.wire, session, &mut self.out);
+                }
                 if let Some(id) = session.connection {
                     self.writable.insert(id);
                 }
             }
             None if delivery.qos == QoS::AtMostOnce && !self.config.queue_qos0_offline => {}
-            None => enqueue(&self.config, session, delivery, &mut self.events),
+            None => enqueue(&self.config, session, delivery, &mut self.out),
         }
     }
 
@@ -230,28 +256,42 @@ impl<H: BrokerHooks> Broker<H> {
 
     pub(crate) fn on_puback(&mut self, now: Instant, id: ConnectionId, ack: PublishAck) {
         let config = self.config.clone();
-        let mut events = core::mem::take(&mut self.events);
+        let mut out = core::mem::take(&mut self.out);
         if let Some((wire, session)) = self.session_of(id)
             && session.outbound.on_puback(ack.packet_id).is_some()
         {
             session.ids.release(ack.packet_id);
-            pump(now, &config, wire, session, &mut events);
+            out.store(session, || StoreOp::InflightDone {
+                client_id: session.client_id.clone(),
+                packet_id: ack.packet_id,
+            });
+            pump(now, &config, wire, session, &mut out);
         }
-        self.events = events;
+        self.out = out;
     }
 
     pub(crate) fn on_pubrec(&mut self, now: Instant, id: ConnectionId, rec: PublishAck) {
         let config = self.config.clone();
-        let mut events = core::mem::take(&mut self.events);
+        let mut out = core::mem::take(&mut self.out);
         if let Some((wire, session)) = self.session_of(id) {
             let v5 = wire.version().is_v5();
             match session.outbound.on_pubrec(rec.packet_id, rec.reason_code) {
-                Some(PubRecOutcome::SendPubRel | PubRecOutcome::Duplicate) => {
+                Some(outcome @ (PubRecOutcome::SendPubRel | PubRecOutcome::Duplicate)) => {
+                    if outcome == PubRecOutcome::SendPubRel {
+                        out.store(session, || StoreOp::InflightReleased {
+                            client_id: session.client_id.clone(),
+                            packet_id: rec.packet_id,
+                        });
+                    }
                     wire.send_packet(now, &Packet::PubRel(PublishAck::new(rec.packet_id)));
                 }
                 Some(PubRecOutcome::Refused(..)) => {
                     session.ids.release(rec.packet_id);
-                    pump(now, &config, wire, session, &mut events);
+                    out.store(session, || StoreOp::InflightDone {
+                        client_id: session.client_id.clone(),
+                        packet_id: rec.packet_id,
+                    });
+                    pump(now, &config, wire, session, &mut out);
                 }
                 None if v5 => {
                     let mut rel = PublishAck::new(rec.packet_id);
@@ -261,24 +301,36 @@ impl<H: BrokerHooks> Broker<H> {
                 None => {}
             }
         }
-        self.events = events;
+        self.out = out;
     }
 
     pub(crate) fn on_pubcomp(&mut self, now: Instant, id: ConnectionId, comp: PublishAck) {
         let config = self.config.clone();
-        let mut events = core::mem::take(&mut self.events);
+        let mut out = core::mem::take(&mut self.out);
         if let Some((wire, session)) = self.session_of(id)
             && session.outbound.on_pubcomp(comp.packet_id).is_some()
         {
             session.ids.release(comp.packet_id);
-            pump(now, &config, wire, session, &mut events);
+            out.store(session, || StoreOp::InflightDone {
+                client_id: session.client_id.clone(),
+                packet_id: comp.packet_id,
+            });
+            pump(now, &config, wire, session, &mut out);
         }
-        self.events = events;
+        self.out = out;
     }
 
     pub(crate) fn on_pubrel(&mut self, now: Instant, id: ConnectionId, rel: PublishAck) {
+        let mut out = core::mem::take(&mut self.out);
         if let Some((wire, session)) = self.session_of(id) {
             let known = session.inbound_qos2.on_pubrel(rel.packet_id);
+            if known {
+                out.store(session, || StoreOp::InboundQos2 {
+                    client_id: session.client_id.clone(),
+                    packet_id: rel.packet_id,
+                    pending: false,
+                });
+            }
             let mut comp = PublishAck::new(rel.packet_id);
             if !known && wire.version().is_v5() {
                 comp.reason_code = ReasonCode::PacketIdentifierNotFound;
@@ -286,6 +338,7 @@ impl<H: BrokerHooks> Broker<H> {
             // [MQTT-4.3.3-11] (5.0) / [MQTT-4.3.3-2] (3.1.1): PUBCOMP for every PUBREL.
             wire.send_packet(now, &Packet::PubComp(comp));
         }
+        self.out = out;
     }
 }
 
@@ -322,7 +375,7 @@ pub(crate) fn enqueue(
     config: &BrokerConfig,
     session: &mut Session,
     delivery: Delivery,
-    events: &mut VecDeque<BrokerEvent>,
+    out: &mut super::Outputs,
 ) {
     if session.queue.len() >= config.max_queued_messages {
         let dropped = BrokerEvent::MessageDropped {
@@ -331,74 +384,118 @@ pub(crate) fn enqueue(
         };
         match config.queue_full_policy {
             QueueFullPolicy::DropNewest => {
-                events.push_back(dropped);
+                out.events.push_back(dropped);
                 return;
             }
             QueueFullPolicy::DropOldest => {
-                session.queue.pop_front();
-                events.push_back(dropped);
+                if let Some((seq, _)) = session.queue.pop_front() {
+                    out.store(session, || StoreOp::Dequeue {
+                        client_id: session.client_id.clone(),
+                        seq,
+                    });
+                }
+                out.events.push_back(dropped);
             }
         }
     }
-    session.queue.push_back(delivery);
+    let seq = session.next_seq;
+    session.next_seq += 1;
+    out.store(session, || StoreOp::Enqueue {
+        client_id: session.client_id.clone(),
+        seq,
+        delivery: delivery.clone(),
+    });
+    session.queue.push_back((seq, delivery));
 }
 
-/// Sends queued deliveries while the inflight window has room: the smaller of the broker's
-/// limit and the client's Receive Maximum ([MQTT-3.3.4-7], [MQTT-3.3.4-8]). Expired messages
-/// are dropped ([MQTT-3.3.2-5]); messages above the client's Maximum Packet Size are discarded
-/// for this client ([MQTT-3.1.2-25]).
+/// The inflight window: the smaller of the broker's limit and the client's Receive Maximum
+/// ([MQTT-3.3.4-7], [MQTT-3.3.4-8]).
+fn window(config: &BrokerConfig, session: &Session) -> usize {
+    usize::from(config.max_inflight.min(session.client_receive_maximum)).max(1)
+}
+
+/// Whether `delivery` can go out right now without overtaking queued messages.
+pub(crate) fn can_send_now(config: &BrokerConfig, session: &Session, delivery: &Delivery) -> bool {
+    session.queue.is_empty()
+        && (delivery.qos == QoS::AtMostOnce || session.outbound.len() < window(config, session))
+}
+
+/// Sends one delivery. Expired messages are dropped ([MQTT-3.3.2-5]); messages above the
+/// client's Maximum Packet Size are discarded for this client ([MQTT-3.1.2-25]). Gives the
+/// delivery back if no packet identifier is free.
+pub(crate) fn send_one(
+    now: Instant,
+    wire: &mut ServerConnection,
+    session: &mut Session,
+    delivery: Delivery,
+    out: &mut super::Outputs,
+) -> Result<(), Delivery> {
+    let client_id = session.client_id.clone();
+    let dropped = |reason| BrokerEvent::MessageDropped {
+        client_id: client_id.clone(),
+        reason,
+    };
+    if delivery.message.is_expired(now) {
+        out.events.push_back(dropped(DropReason::Expired));
+        return Ok(());
+    }
+    let mut publish = delivery.message.to_publish(now, &delivery);
+    if delivery.qos == QoS::AtMostOnce {
+        if !wire.send_publish(now, &publish) {
+            out.events.push_back(dropped(DropReason::TooLarge));
+        }
+        return Ok(());
+    }
+    let Some(pid) = session.ids.allocate() else {
+        return Err(delivery);
+    };
+    publish.packet_id = Some(pid);
+    if !wire.send_publish(now, &publish) {
+        session.ids.release(pid);
+        out.events.push_back(dropped(DropReason::TooLarge));
+        return Ok(());
+    }
+    out.store(session, || StoreOp::InflightAdd {
+        client_id: session.client_id.clone(),
+        packet_id: pid,
+        delivery: delivery.clone(),
+    });
+    if session.outbound.insert(publish, delivery).is_err() {
+        // Unreachable: the id was just allocated and the QoS is 1 or 2.
+        session.ids.release(pid);
+    }
+    Ok(())
+}
+
+/// Sends queued deliveries while the inflight window has room, in order.
 pub(crate) fn pump(
     now: Instant,
     config: &BrokerConfig,
     wire: &mut ServerConnection,
     session: &mut Session,
-    events: &mut VecDeque<BrokerEvent>,
+    out: &mut super::Outputs,
 ) {
     if wire.state() != crate::server::ServerState::Connected {
         return;
     }
-    let window = usize::from(config.max_inflight.min(session.client_receive_maximum)).max(1);
-    while let Some(front) = session.queue.front() {
-        if front.message.is_expired(now) {
-            session.queue.pop_front();
-            events.push_back(BrokerEvent::MessageDropped {
-                client_id: session.client_id.clone(),
-                reason: DropReason::Expired,
-            });
-            continue;
-        }
-        if front.qos != QoS::AtMostOnce && session.outbound.len() >= window {
+    let window = window(config, session);
+    while let Some((_, front)) = session.queue.front() {
+        if front.qos != QoS::AtMostOnce
+            && !front.message.is_expired(now)
+            && session.outbound.len() >= window
+        {
             break;
         }
-        let Some(delivery) = session.queue.pop_front() else {
+        let Some((seq, delivery)) = session.queue.pop_front() else {
             break;
         };
-        let mut publish = delivery.message.to_publish(now, &delivery);
-        if delivery.qos == QoS::AtMostOnce {
-            if !wire.send_publish(now, &publish) {
-                events.push_back(BrokerEvent::MessageDropped {
-                    client_id: session.client_id.clone(),
-                    reason: DropReason::TooLarge,
-                });
-            }
-            continue;
-        }
-        let Some(pid) = session.ids.allocate() else {
-            session.queue.push_front(delivery);
+        if let Err(delivery) = send_one(now, wire, session, delivery, out) {
+            session.queue.push_front((seq, delivery));
             break;
-        };
-        publish.packet_id = Some(pid);
-        if !wire.send_publish(now, &publish) {
-            session.ids.release(pid);
-            events.push_back(BrokerEvent::MessageDropped {
-                client_id: session.client_id.clone(),
-                reason: DropReason::TooLarge,
-            });
-            continue;
         }
-        if session.outbound.insert(publish, delivery).is_err() {
-            // Unreachable: the id was just allocated and the QoS is 1 or 2.
-            session.ids.release(pid);
-        }
+        out.store(session, || StoreOp::Dequeue {
+            client_id: session.client_id.clone(),
+            seq,
+        });
     }
 }

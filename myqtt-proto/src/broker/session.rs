@@ -41,7 +41,9 @@ pub(crate) struct Session {
     pub(crate) subscriptions: BTreeMap<TopicFilter, SessionSubscription>,
     pub(crate) ids: PacketIdPool,
     pub(crate) outbound: OutboundQos<Delivery>,
-    pub(crate) queue: VecDeque<Delivery>,
+    /// Queued deliveries with their store sequence numbers.
+    pub(crate) queue: VecDeque<(u64, Delivery)>,
+    pub(crate) next_seq: u64,
     pub(crate) inbound_qos2: InboundQos2,
     pub(crate) expiry: SessionExpiry,
     /// When an offline session ends; bumped `generation` invalidates older timers.
@@ -65,6 +67,7 @@ impl Session {
             ids: PacketIdPool::new(),
             outbound: OutboundQos::new(),
             queue: VecDeque::new(),
+            next_seq: 0,
             inbound_qos2: InboundQos2::new(),
             expiry,
             expires_at: None,

@@ -13,12 +13,16 @@ use crate::codec::{
     AckProperties, MqttString, Packet, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
     Subscription, UnsubAck, Unsubscribe,
 };
+use crate::store::StoreOp;
 use crate::time::Instant;
 use crate::topic::{self, TopicFilter};
 
 /// The trie key and filter of a subscription: shared subscriptions are keyed by share name
 /// and matched with their inner filter (MQTT 5.0 §4.8.2).
-fn trie_key(client_id: &MqttString, filter: &TopicFilter) -> (SubscriberKey, MqttString) {
+pub(crate) fn trie_key(
+    client_id: &MqttString,
+    filter: &TopicFilter,
+) -> (SubscriberKey, MqttString) {
     let share = filter
         .shared()
         .and_then(|s| MqttString::try_from(s.share_name).ok());
@@ -93,15 +97,18 @@ impl<H: BrokerHooks> Broker<H> {
                 return;
             };
             // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one.
+            let subscription = SessionSubscription {
+                options,
+                identifier,
+            };
+            self.out.store(session, || StoreOp::Subscribe {
+                client_id: client_id.clone(),
+                filter: s.filter.clone(),
+                subscription: subscription.clone(),
+            });
             let existed = session
                 .subscriptions
-                .insert(
-                    s.filter.clone(),
-                    SessionSubscription {
-                        options,
-                        identifier,
-                    },
-                )
+                .insert(s.filter.clone(), subscription)
                 .is_some();
             codes.push(ReasonCode::granted(granted));
             // MQTT 5.0 §3.8.3.1 Retain Handling; [MQTT-3.3.1-6] in 3.1.1. Shared subscriptions
@@ -177,6 +184,12 @@ impl<H: BrokerHooks> Broker<H> {
                 .get_mut(&client_id)
                 .is_some_and(|s| s.subscriptions.remove(filter).is_some());
             if removed {
+                if let Some(session) = self.sessions.get(&client_id) {
+                    self.out.store(session, || StoreOp::Unsubscribe {
+                        client_id: client_id.clone(),
+                        filter: filter.clone(),
+                    });
+                }
                 let (key, match_filter) = trie_key(&client_id, filter);
                 self.subscriptions.remove(&match_filter, &key);
             }

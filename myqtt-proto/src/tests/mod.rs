@@ -7,6 +7,7 @@ mod broker_hooks;
 mod broker_protocol;
 mod broker_pubsub;
 mod broker_sessions;
+mod broker_storage;
 mod broker_wills;
 mod client_connect;
 mod client_model;

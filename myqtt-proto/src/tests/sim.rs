@@ -22,6 +22,8 @@ pub(crate) struct Sim<H: BrokerHooks> {
     pub(crate) now: Instant,
     pub(crate) clients: Vec<SimClient>,
     pub(crate) broker_events: Vec<BrokerEvent>,
+    /// Where store operations go when the broker persists.
+    pub(crate) store: crate::store::MemoryStore,
 }
 
 pub(crate) fn client_config(version: ProtocolVersion, id: &str) -> ClientConfig {
@@ -55,6 +57,7 @@ impl<H: BrokerHooks> Sim<H> {
             now: Instant::from_millis(1_000),
             clients: Vec::new(),
             broker_events: Vec::new(),
+            store: crate::store::MemoryStore::new(),
         }
     }
 
@@ -154,6 +157,10 @@ impl<H: BrokerHooks> Sim<H> {
             while let Some(e) = self.broker.poll_event() {
                 self.broker_events.push(e);
             }
+            let mut ops = Vec::new();
+            if self.broker.poll_store_ops(&mut ops) > 0 {
+                let _ = crate::store::SessionStore::apply(&mut self.store, &ops);
+            }
             if !moved {
                 return;
             }
@@ -186,6 +193,18 @@ impl<H: BrokerHooks> Sim<H> {
             }
         }
         self.now = end;
+        self.run();
+    }
+
+    /// The broker process dies and restarts from its store: every transport drops.
+    pub(crate) fn restart(&mut self, broker: Broker<H>) {
+        let snapshot = self.store.snapshot().clone();
+        self.broker = broker;
+        self.broker.restore(self.now, snapshot);
+        for c in &mut self.clients {
+            c.connection = None;
+            c.client.handle_closed(self.now);
+        }
         self.run();
     }
 

@@ -1,0 +1,143 @@
+//! Broker scenarios: storage as data and restore after a restart (MyQtt test_10, test_14a,
+//! test_16 storage checks, adapted: one store of operations instead of files).
+
+use alloc::vec::Vec;
+
+use super::sim::*;
+use crate::broker::{Broker, BrokerConfig};
+use crate::client::ClientEvent;
+use crate::codec::{ProtocolVersion, QoS};
+use crate::store::{SessionStore, StoreOp};
+
+use ProtocolVersion::{V3_1_1, V5};
+
+fn persisting() -> BrokerConfig {
+    let mut c = BrokerConfig::default();
+    c.persistence = true;
+    c
+}
+
+fn persistent(version: ProtocolVersion, id: &str) -> crate::client::ClientConfig {
+    let mut c = client_config(version, id);
+    c.clean_start = false;
+    if version == V5 {
+        c.properties.session_expiry_interval = Some(3600);
+    }
+    c
+}
+
+/// Subscriptions, offline queues, in-flight messages and retained messages survive a broker
+/// restart: the restored broker delivers what was queued, resends what was in flight with
+/// DUP, and keeps the retained message (MyQtt test_14a "restores offline subscriptions at
+/// startup", test_16 retained storage).
+/// [MQTT-4.1.0-1] [MQTT-4.4.0-1] [MQTT-3.3.1-5]
+#[test]
+fn state_survives_a_restart() {
+    for version in [V3_1_1, V5] {
+        let mut sim = Sim::new(persisting());
+        let mut cfg = persistent(version, "sub");
+        cfg.manual_acks = true;
+        let s = sim.join(cfg);
+        let p = sim.join(persistent(version, "pub"));
+        sim.subscribe(s, &[sub("t/+", QoS::ExactlyOnce)]);
+        sim.publish(p, msg("t/inflight", b"in flight", QoS::AtLeastOnce, false));
+        assert_eq!(sim.received(s).len(), 1, "sent, not acknowledged");
+        sim.cut(s);
+        sim.publish(p, msg("t/queued", b"queued", QoS::ExactlyOnce, false));
+        sim.publish(p, msg("t/retained", b"kept", QoS::AtMostOnce, true));
+        let stored = sim.store.snapshot().clone();
+        assert!(stored.sessions.contains_key("sub"));
+        assert_eq!(stored.sessions["sub"].queue.len(), 1, "{version}");
+        assert_eq!(stored.sessions["sub"].inflight.len(), 1);
+        assert_eq!(stored.retained.len(), 1);
+
+        sim.restart(Broker::new(persisting()));
+        assert_eq!(sim.broker.session_count(), 2);
+        assert!(sim.reconnect(s), "{version}: session present after restart");
+        let got: Vec<(bool, Vec<u8>)> = sim
+            .received(s)
+            .iter()
+            .map(|m| (m.dup, m.payload.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [(true, b"in flight".to_vec()), (false, b"queued".to_vec())],
+            "{version}"
+        );
+        let late = sim.join(client_config(version, "late"));
+        sim.subscribe(late, &[sub("t/retained", QoS::AtMostOnce)]);
+        assert_eq!(sim.received(late).len(), 1);
+    }
+}
+
+/// A QoS 2 message received but not released before a crash is not routed twice when the
+/// publisher resends it after the restart.
+/// [MQTT-4.3.3-2] [MQTT-4.4.0-1]
+#[test]
+fn inbound_qos2_state_survives_a_restart() {
+    let mut sim = Sim::new(persisting());
+    let s = sim.join(persistent(V3_1_1, "sub"));
+    let p = sim.join(persistent(V3_1_1, "pub"));
+    sim.subscribe(s, &[sub("t", QoS::ExactlyOnce)]);
+    // Let PUBLISH reach the broker but cut the publisher before PUBREL goes out: publish, then
+    // feed only the publisher's bytes to the broker and drop the broker's answer.
+    let _ = sim.clients[p]
+        .client
+        .publish(sim.now, msg("t", b"once", QoS::ExactlyOnce, false))
+        .unwrap();
+    let mut wire = Vec::new();
+    let _ = sim.clients[p].client.poll_transmit(&mut wire);
+    let conn = sim.clients[p].connection.unwrap();
+    sim.broker
+        .handle_input(sim.now, conn, &mut bytes::BytesMut::from(&wire[..]));
+    let mut lost_pubrec = Vec::new();
+    let _ = sim.broker.poll_transmit(conn, &mut lost_pubrec);
+    assert_eq!(
+        lost_pubrec,
+        [0x50, 0x02, 0x00, 0x01],
+        "the PUBREC that the crash loses"
+    );
+    sim.run();
+    assert_eq!(sim.received(s).len(), 1);
+    assert!(sim.store.snapshot().sessions["pub"].inbound_qos2.len() == 1);
+    sim.restart(Broker::new(persisting()));
+    sim.connect(s);
+    sim.connect(p); // resends the PUBLISH with DUP (no PUBREC was seen)
+    assert!(sim.received(s).is_empty(), "not delivered twice");
+    assert!(
+        sim.events(p)
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Published { .. }))
+    );
+    assert!(sim.store.snapshot().sessions["pub"].inbound_qos2.is_empty());
+}
+
+/// Without persistence no operation is emitted; clean sessions are never stored.
+#[test]
+fn only_persistent_state_is_stored() {
+    let mut sim = Sim::new(BrokerConfig::default());
+    let p = sim.join(persistent(V3_1_1, "p"));
+    sim.publish(p, msg("r", b"x", QoS::AtMostOnce, true));
+    assert!(sim.store.snapshot().sessions.is_empty() && sim.store.snapshot().retained.is_empty());
+
+    let mut sim = Sim::new(persisting());
+    let c = sim.join(client_config(V3_1_1, "clean"));
+    sim.subscribe(c, &[sub("a", QoS::AtLeastOnce)]);
+    assert!(sim.store.snapshot().sessions.is_empty());
+    let mut ops = Vec::new();
+    let _ = sim.broker.poll_store_ops(&mut ops);
+    assert!(
+        ops.iter()
+            .all(|op| !matches!(op, StoreOp::Subscribe { .. }))
+    );
+    // Ending a persistent session removes it from the store.
+    let s = sim.join(persistent(V3_1_1, "gone"));
+    sim.subscribe(s, &[sub("a", QoS::AtLeastOnce)]);
+    assert!(sim.store.snapshot().sessions.contains_key("gone"));
+    sim.cut(s);
+    sim.clients[s].client = crate::client::Client::new(client_config(V3_1_1, "gone"));
+    sim.connect(s);
+    sim.cut(s);
+    assert!(!sim.store.snapshot().sessions.contains_key("gone"));
+    assert!(sim.store.load().is_ok());
+}
