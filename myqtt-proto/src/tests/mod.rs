@@ -3,6 +3,7 @@
 
 #![allow(clippy::field_reassign_with_default)] // transcripts build packets field by field
 
+mod broker_auth;
 mod broker_hooks;
 mod broker_protocol;
 mod broker_pubsub;
