@@ -574,3 +574,19 @@ fn encoding_refuses_invalid_packets() {
         Err(EncodeError::BufferTooSmall { required: 2 })
     );
 }
+
+/// MQTT 3.1 defines DUP only for QoS > 0: a 3.1 receiver ignores it on QoS 0 instead of
+/// keeping a packet that cannot be re-encoded (found by the `decode_v31` fuzz target).
+/// 3.1.1 and 5.0 refuse it ([MQTT-3.3.1-2]).
+#[test]
+fn dup_on_qos0_is_ignored_in_v31_and_refused_later() {
+    let wire = [0x38, 0x03, 0x00, 0x01, b't'];
+    let mut rx = BytesMut::from(&wire[..]);
+    let p = Packet::decode(&mut rx, ProtocolVersion::V3_1, MAX).unwrap();
+    assert_eq!(p, Packet::Publish(Publish::new(topic("t"), Bytes::new())));
+    let mut rx = BytesMut::from(&wire[..]);
+    assert_eq!(
+        Packet::decode(&mut rx, ProtocolVersion::V3_1_1, MAX),
+        Err(DecodeError::Invalid(PacketError::DupWithQoS0))
+    );
+}

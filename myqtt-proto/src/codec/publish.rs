@@ -71,10 +71,15 @@ impl Publish {
         let retain = flags & 0b0001 != 0;
         // QoS 3 was refused with the fixed header ([MQTT-3.3.1-4]).
         let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(PacketError::InvalidQoS)?;
-        // [MQTT-3.3.1-2]: DUP MUST be 0 for QoS 0 (3.1.1 and 5.0; MQTT 3.1 did not say).
-        if dup && qos == QoS::AtMostOnce && version != ProtocolVersion::V3_1 {
-            return Err(PacketError::DupWithQoS0);
-        }
+        // [MQTT-3.3.1-2]: DUP MUST be 0 for QoS 0 in 3.1.1 and 5.0. MQTT 3.1 only says the flag
+        // "applies to messages where the value of QoS is greater than zero", so a 3.1 receiver
+        // ignores it on QoS 0 (found by the decode_v31 fuzz target: kept, it could not be
+        // re-encoded).
+        let dup = match (dup, qos, version) {
+            (true, QoS::AtMostOnce, ProtocolVersion::V3_1) => false,
+            (true, QoS::AtMostOnce, _) => return Err(PacketError::DupWithQoS0),
+            _ => dup,
+        };
         let (payload, (topic, packet_id, properties)) =
             variable_header(body, version, qos, body).map_err(into_packet_error)?;
         Ok(Publish {
