@@ -32,6 +32,9 @@ pub struct BrokerConfig {
     /// Largest packet accepted from a client, fixed header included; announced as Maximum
     /// Packet Size in 5.0 CONNACK. Default 1 MiB.
     pub max_packet_size: usize,
+    /// Sessions kept at once, connected or not; a new client identifier beyond it is refused
+    /// with Quota exceeded (3.x: Server unavailable). Default 100,000.
+    pub max_sessions: usize,
     /// Receive Maximum announced to 5.0 clients: QoS 1/2 PUBLISH a client may have
     /// unacknowledged towards the broker. Default 100.
     pub receive_maximum: u16,
@@ -88,6 +91,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             max_connections: 10_000,
             max_packet_size: 1024 * 1024,
+            max_sessions: 100_000,
             receive_maximum: 100,
             max_inflight: 100,
             max_queued_messages: 10_000,

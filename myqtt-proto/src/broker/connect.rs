@@ -252,6 +252,10 @@ impl<H: BrokerHooks> Broker<H> {
             self.end_session(now, &client_id);
         }
         let session_present = self.sessions.contains_key(&client_id);
+        if !session_present && self.sessions.len() >= self.config.max_sessions {
+            self.refuse(now, id, ReasonCode::QuotaExceeded);
+            return;
+        }
         let generation = self.fresh_generation();
         let session = self
             .sessions

@@ -243,3 +243,22 @@ fn packets_pipelined_after_connect_are_processed_after_connack() {
         ]
     );
 }
+
+/// The session limit refuses new client identifiers (Quota exceeded) but lets known ones
+/// resume.
+#[test]
+fn session_limit_refuses_new_client_ids() {
+    let mut config = BrokerConfig::default();
+    config.max_sessions = 1;
+    let mut sim = Sim::new(config);
+    let mut persistent = client_config(V3_1_1, "kept");
+    persistent.clean_start = false;
+    let a = sim.join(persistent);
+    let b = sim.add(client_config(V5, "new"));
+    sim.connect(b);
+    assert!(
+        matches!(&sim.events(b)[..], [ClientEvent::Closed(crate::client::CloseReason::Refused(ack))] if ack.reason_code == ReasonCode::QuotaExceeded)
+    );
+    sim.cut(a);
+    assert!(sim.reconnect(a), "a known session resumes");
+}
