@@ -1,9 +1,11 @@
 //! # myqtt-proto
 //!
 //! The sans-IO core of myqtt: the MQTT 3.1, 3.1.1 and 5.0 wire codec ([`codec`]), topic rules
-//! ([`topic`]), the QoS engine shared by both sides ([`session`]) and the client state machine
-//! ([`client`]); the broker core follows. It never touches a socket, a clock, a thread or a
-//! random source: runtimes feed it bytes and time, and drain what it produces.
+//! ([`topic`]), the QoS engine shared by both sides ([`session`]), the client state machine
+//! ([`client`]), and the broker core: one [`server::ServerConnection`] per peer (the wire side)
+//! under a [`broker::Broker`] (sessions and routing), with storage as data ([`store`]). It never
+//! touches a socket, a clock, a thread or a random source: runtimes feed it bytes and time, and
+//! drain what it produces.
 //!
 //! ## The run loop
 //! Every state machine has the same method vocabulary (DESIGN §1.3):
