@@ -40,7 +40,7 @@ impl<H: BrokerHooks> Broker<H> {
                 let mut publish = delivery.message.to_publish(now, &delivery);
                 publish.packet_id = Some(packet_id);
                 if session.ids.reserve(packet_id) {
-                    session.outbound.restore(publish, stage, delivery);
+                    let _ = session.outbound.restore(publish, stage, delivery);
                 }
             }
             for packet_id in stored.inbound_qos2 {

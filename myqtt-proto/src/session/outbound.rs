@@ -84,6 +84,18 @@ impl<T> OutboundQos<T> {
             QoS::ExactlyOnce => OutboundStage::AwaitPubRec,
             QoS::AtMostOnce => return Err((publish, tag)),
         };
+        self.restore(publish, stage, tag)
+    }
+
+    /// Puts back a message restored from storage at `stage`, after the ones already present in
+    /// the resend order. Gives the values back if the publish has no id or the id is taken.
+    #[allow(clippy::result_large_err)] // hands the caller's values back; never on the hot path
+    pub fn restore(
+        &mut self,
+        publish: Publish,
+        stage: OutboundStage,
+        tag: T,
+    ) -> Result<(), (Publish, T)> {
         let Some(id) = publish.packet_id else {
             return Err((publish, tag));
         };
@@ -102,29 +114,6 @@ impl<T> OutboundQos<T> {
             },
         );
         Ok(())
-    }
-
-    /// Puts back a message restored from storage at `stage` (after the ones already present
-    /// in the resend order). Returns false if the publish has no id or the id is taken.
-    pub fn restore(&mut self, publish: Publish, stage: OutboundStage, tag: T) -> bool {
-        let Some(id) = publish.packet_id else {
-            return false;
-        };
-        if self.entries.contains_key(&id) {
-            return false;
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.entries.insert(
-            id,
-            OutboundEntry {
-                publish,
-                stage,
-                tag,
-                seq,
-            },
-        );
-        true
     }
 
     /// PUBACK received: completes a QoS 1 message ([MQTT-4.3.2-1]). `None` if `id` is not a
