@@ -24,6 +24,17 @@ pub enum QueueFullPolicy {
     DropOldest,
 }
 
+/// When a QoS 1/2 publish is acknowledged, with persistence on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// PUBACK/PUBREC wait until the store operations the message caused (queued for offline
+    /// sessions, retained) are durable: an acknowledged message survives a crash.
+    #[default]
+    Strict,
+    /// Acknowledge at once; a crash may lose messages acknowledged in the last batch.
+    Relaxed,
+}
+
 /// Limits and policies of a [`Broker`](super::Broker).
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
@@ -82,6 +93,8 @@ pub struct BrokerConfig {
     /// Emit [`StoreOp`](crate::store::StoreOp)s for persistent sessions and retained messages
     /// (drain them with [`Broker::poll_store_ops`](super::Broker::poll_store_ops)). Default false.
     pub persistence: bool,
+    /// With persistence, whether acknowledgments wait for durability. Default strict.
+    pub durability: Durability,
     /// Prefix of client identifiers the broker assigns to clients that sent an empty one.
     pub assigned_id_prefix: &'static str,
 }
@@ -112,6 +125,7 @@ impl Default for BrokerConfig {
             retain_available: true,
             maximum_qos: crate::codec::QoS::ExactlyOnce,
             persistence: false,
+            durability: Durability::Strict,
             assigned_id_prefix: "myqtt-",
         }
     }

@@ -36,7 +36,7 @@ use alloc::vec::Vec;
 use bytes::BytesMut;
 use core::num::NonZeroU32;
 
-pub use config::{BrokerConfig, QueueFullPolicy, TakeoverPolicy};
+pub use config::{BrokerConfig, Durability, QueueFullPolicy, TakeoverPolicy};
 pub use event::BrokerEvent;
 pub use hooks::{
     AllowAll, AuthDecision, BrokerHooks, ConnectDecision, ConnectRequest, PublishDecision,
@@ -97,6 +97,8 @@ pub(crate) struct Outputs {
     pub(crate) events: VecDeque<BrokerEvent>,
     pub(crate) store: Vec<crate::store::StoreOp>,
     pub(crate) store_enabled: bool,
+    /// Store operations emitted since the broker started (the store mark).
+    pub(crate) emitted: u64,
 }
 
 impl Outputs {
@@ -105,6 +107,7 @@ impl Outputs {
     pub(crate) fn store(&mut self, session: &Session, op: impl FnOnce() -> crate::store::StoreOp) {
         if self.store_enabled && session.expiry != SessionExpiry::OnClose {
             self.store.push(op());
+            self.emitted += 1;
         }
     }
 
@@ -112,6 +115,7 @@ impl Outputs {
     pub(crate) fn store_always(&mut self, op: impl FnOnce() -> crate::store::StoreOp) {
         if self.store_enabled {
             self.store.push(op());
+            self.emitted += 1;
         }
     }
 }
@@ -164,6 +168,18 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) next_connection: u64,
     pub(crate) next_assigned_id: u64,
     pub(crate) next_generation: u64,
+    /// Store mark reported durable by the runtime.
+    pub(crate) durable: u64,
+    /// PUBACK/PUBREC waiting for their store operations to be durable, in order.
+    pub(crate) held_acks: VecDeque<HeldAck>,
+}
+
+/// An acknowledgment held until the store reaches `mark` ([`Durability::Strict`]).
+#[derive(Debug)]
+pub(crate) struct HeldAck {
+    pub(crate) mark: u64,
+    pub(crate) connection: ConnectionId,
+    pub(crate) packet: Packet,
 }
 
 impl Broker<AllowAll> {
@@ -191,12 +207,15 @@ impl<H: BrokerHooks> Broker<H> {
                 events: VecDeque::new(),
                 store: Vec::new(),
                 store_enabled,
+                emitted: 0,
             },
             closes: VecDeque::new(),
             writable: BTreeSet::new(),
             next_connection: 0,
             next_assigned_id: 0,
             next_generation: 0,
+            durable: 0,
+            held_acks: VecDeque::new(),
         }
     }
 
@@ -331,13 +350,33 @@ impl<H: BrokerHooks> Broker<H> {
         self.out.events.pop_front()
     }
 
-    /// Appends the store operations produced since the last call to `ops` (empty unless
-    /// [`BrokerConfig::persistence`] is on); returns how many. Apply them in order with a
-    /// [`SessionStore`](crate::store::SessionStore).
-    pub fn poll_store_ops(&mut self, ops: &mut Vec<crate::store::StoreOp>) -> usize {
-        let n = self.out.store.len();
+    /// Appends the store operations produced since the last call to `ops` (none unless
+    /// [`BrokerConfig::persistence`] is on) and returns the store mark: the number of
+    /// operations emitted since start. Apply them in order with a
+    /// [`SessionStore`](crate::store::SessionStore); once they are durable, report the mark with
+    /// [`Broker::handle_store_durable`].
+    pub fn poll_store_ops(&mut self, ops: &mut Vec<crate::store::StoreOp>) -> u64 {
         ops.append(&mut self.out.store);
-        n
+        self.out.emitted
+    }
+
+    /// The store made every operation up to `mark` durable: acknowledgments that waited for
+    /// them ([`Durability::Strict`]) are sent now.
+    pub fn handle_store_durable(&mut self, now: Instant, mark: u64) {
+        self.durable = self.durable.max(mark);
+        while self
+            .held_acks
+            .front()
+            .is_some_and(|h| h.mark <= self.durable)
+        {
+            let Some(held) = self.held_acks.pop_front() else {
+                break;
+            };
+            if let Some(conn) = self.connections.get_mut(&held.connection) {
+                conn.wire.send_packet(now, &held.packet);
+                self.writable.insert(held.connection);
+            }
+        }
     }
 
     /// When [`Broker::handle_timeout`] must run next.

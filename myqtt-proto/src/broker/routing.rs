@@ -100,8 +100,8 @@ impl<H: BrokerHooks> Broker<H> {
         };
         let mut ack = PublishAck::new(pid);
         ack.reason_code = reason;
-        match publish.qos {
-            QoS::AtLeastOnce => conn.wire.send_packet(now, &Packet::PubAck(ack)),
+        let packet = match publish.qos {
+            QoS::AtLeastOnce => Packet::PubAck(ack),
             QoS::ExactlyOnce => {
                 if reason.is_error() {
                     // MQTT 5.0 §4.3.3: a PUBREC with an error ends the exchange.
@@ -118,9 +118,25 @@ impl<H: BrokerHooks> Broker<H> {
                         });
                     }
                 }
-                conn.wire.send_packet(now, &Packet::PubRec(ack));
+                Packet::PubRec(ack)
             }
-            QoS::AtMostOnce => {}
+            QoS::AtMostOnce => return,
+        };
+        // Durability::Strict: the acknowledgment waits until what this message changed in the
+        // store is durable, and never overtakes an earlier held one of any connection.
+        let strict = self.config.persistence && self.config.durability == super::Durability::Strict;
+        if strict && (self.out.emitted > self.durable || !self.held_acks.is_empty()) {
+            let mark = self
+                .out
+                .emitted
+                .max(self.held_acks.back().map_or(0, |h| h.mark));
+            self.held_acks.push_back(super::HeldAck {
+                mark,
+                connection: id,
+                packet,
+            });
+        } else {
+            conn.wire.send_packet(now, &packet);
         }
     }
 

@@ -90,6 +90,12 @@ fn inbound_qos2_state_survives_a_restart() {
     let conn = sim.clients[p].connection.unwrap();
     sim.broker
         .handle_input(sim.now, conn, &mut bytes::BytesMut::from(&wire[..]));
+    // The store makes the batch durable (which releases the PUBREC), then the crash loses the
+    // PUBREC on its way.
+    let mut ops = Vec::new();
+    let mark = sim.broker.poll_store_ops(&mut ops);
+    sim.store.apply(&ops).unwrap();
+    sim.broker.handle_store_durable(sim.now, mark);
     let mut lost_pubrec = Vec::new();
     let _ = sim.broker.poll_transmit(conn, &mut lost_pubrec);
     assert_eq!(
@@ -140,4 +146,46 @@ fn only_persistent_state_is_stored() {
     sim.cut(s);
     assert!(!sim.store.snapshot().sessions.contains_key("gone"));
     assert!(sim.store.load().is_ok());
+}
+
+/// Durability::Strict: the publisher's PUBACK waits until the message is durable in the store;
+/// a crash before that loses only messages nobody was told were delivered.
+/// [MQTT-4.3.2-2] [MQTT-4.4.0-1]
+#[test]
+fn acknowledgments_wait_for_a_durable_store() {
+    let mut sim = Sim::new(persisting());
+    sim.store_durable = false;
+    let s = sim.join(persistent(V3_1_1, "sub"));
+    let p = sim.join(persistent(V3_1_1, "pub"));
+    sim.subscribe(s, &[sub("t", QoS::AtLeastOnce)]);
+    sim.flush_store();
+    sim.cut(s);
+    sim.flush_store();
+    let _ = sim.events(p);
+    sim.publish(p, msg("t", b"lost", QoS::AtLeastOnce, false));
+    assert!(
+        !sim.events(p)
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Published { .. })),
+        "no PUBACK before durability"
+    );
+    sim.restart_lossy(Broker::new(persisting()));
+    sim.connect(p); // resends "lost" with DUP: the broker queues it again
+    sim.flush_store();
+    assert!(
+        sim.events(p)
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Published { .. })),
+        "PUBACK once durable"
+    );
+    sim.publish(p, msg("t", b"second", QoS::AtLeastOnce, false));
+    sim.flush_store();
+    sim.restart(Broker::new(persisting()));
+    sim.connect(s);
+    let got: Vec<Vec<u8>> = sim.received(s).iter().map(|m| m.payload.to_vec()).collect();
+    assert_eq!(
+        got,
+        [b"lost".to_vec(), b"second".to_vec()],
+        "every acknowledged message survives"
+    );
 }

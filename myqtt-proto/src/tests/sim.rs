@@ -24,6 +24,10 @@ pub(crate) struct Sim<H: BrokerHooks> {
     pub(crate) broker_events: Vec<BrokerEvent>,
     /// Where store operations go when the broker persists.
     pub(crate) store: crate::store::MemoryStore,
+    /// Whether store batches become durable at once (else they wait for `flush_store`).
+    pub(crate) store_durable: bool,
+    pending_ops: Vec<crate::store::StoreOp>,
+    pending_mark: u64,
 }
 
 pub(crate) fn client_config(version: ProtocolVersion, id: &str) -> ClientConfig {
@@ -58,6 +62,9 @@ impl<H: BrokerHooks> Sim<H> {
             clients: Vec::new(),
             broker_events: Vec::new(),
             store: crate::store::MemoryStore::new(),
+            store_durable: true,
+            pending_ops: Vec::new(),
+            pending_mark: 0,
         }
     }
 
@@ -158,8 +165,14 @@ impl<H: BrokerHooks> Sim<H> {
                 self.broker_events.push(e);
             }
             let mut ops = Vec::new();
-            if self.broker.poll_store_ops(&mut ops) > 0 {
+            let mark = self.broker.poll_store_ops(&mut ops);
+            if !ops.is_empty() && self.store_durable {
                 let _ = crate::store::SessionStore::apply(&mut self.store, &ops);
+                self.broker.handle_store_durable(self.now, mark);
+                moved = true;
+            } else if !ops.is_empty() {
+                self.pending_ops.extend(ops);
+                self.pending_mark = mark;
             }
             if !moved {
                 return;
@@ -194,6 +207,22 @@ impl<H: BrokerHooks> Sim<H> {
         }
         self.now = end;
         self.run();
+    }
+
+    /// The store finishes its pending batch (when `store_durable` is off).
+    pub(crate) fn flush_store(&mut self) {
+        let ops = core::mem::take(&mut self.pending_ops);
+        let _ = crate::store::SessionStore::apply(&mut self.store, &ops);
+        self.broker
+            .handle_store_durable(self.now, self.pending_mark);
+        self.run();
+    }
+
+    /// The broker process dies and restarts from its store: every transport drops. Batches not
+    /// made durable are lost.
+    pub(crate) fn restart_lossy(&mut self, broker: Broker<H>) {
+        self.pending_ops.clear();
+        self.restart(broker);
     }
 
     /// The broker process dies and restarts from its store: every transport drops.
