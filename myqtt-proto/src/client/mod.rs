@@ -191,6 +191,11 @@ impl Client {
         self.queue.len()
     }
 
+    /// SUBSCRIBE and UNSUBSCRIBE requests waiting for their acknowledgment.
+    pub fn pending_requests(&self) -> usize {
+        self.requests.len()
+    }
+
     /// Packet identifiers currently in use (publishes in flight and pending (un)subscribes).
     pub fn packet_ids_in_use(&self) -> usize {
         self.ids.len()
