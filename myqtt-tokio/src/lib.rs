@@ -1,6 +1,11 @@
 //! MQTT client and broker on the tokio runtime.
 //!
-//! This crate will drive the sans-IO state machines of [`myqtt_proto`] with tokio sockets, timers,
-//! TLS and WebSocket, and ships the `myqttd` broker binary. It holds no protocol logic of its own.
-//!
-//! It is empty until the runtime issue lands.
+//! This crate drives the sans-IO state machines of [`myqtt_proto`] with tokio sockets and
+//! timers: a [`server::Server`] (MyQtt's listener side and the `myqttd` broker) and a
+//! [`client::Client`] (MyQtt's `Conn`). It holds no protocol logic of its own.
+
+pub mod client;
+mod clock;
+pub mod server;
+
+pub use clock::Clock;

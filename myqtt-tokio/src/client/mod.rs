@@ -1,0 +1,1 @@
+//! The tokio MQTT client (MyQtt's `Conn`). Work in progress.

@@ -1,0 +1,1 @@
+//! The tokio MQTT server (MyQtt's listener side). Work in progress.
