@@ -5,6 +5,7 @@
 
 mod broker_auth;
 mod broker_hooks;
+mod broker_model;
 mod broker_protocol;
 mod broker_pubsub;
 mod broker_sessions;
