@@ -237,9 +237,16 @@ impl Client {
     fn on_pubcomp(&mut self, now: Instant, comp: PublishAck) {
         if let Some(entry) = self.outbound.on_pubcomp(comp.packet_id) {
             self.ids.release(comp.packet_id);
+            // The server accepted the message with its PUBREC. A PUBCOMP "Packet Identifier not
+            // found" answers a PUBREL resent after reconnect for a message it already released:
+            // "not an error during recovery" (MQTT 5.0 §3.7.2.1), so the publish succeeded.
+            let reason = match comp.reason_code {
+                ReasonCode::PacketIdentifierNotFound => ReasonCode::Success,
+                other => other,
+            };
             self.events.push_back(ClientEvent::Published {
                 token: entry.tag,
-                outcome: PublishOutcome::Acknowledged(comp.reason_code),
+                outcome: PublishOutcome::Acknowledged(reason),
             });
             self.pump(now);
         }

@@ -254,3 +254,34 @@ fn discard_session_completes_everything() {
         (0, 0, 0)
     );
 }
+
+/// A PUBREL resent after reconnect may be answered with PUBCOMP "Packet Identifier not found"
+/// by a server that released the id already: "not an error during recovery" (MQTT 5.0
+/// §3.7.2.1), so the publish completes as a success.
+#[test]
+fn pubcomp_not_found_after_resume_is_success() {
+    let mut s = Script::new(persistent(ProtocolVersion::V5));
+    s.connect(false);
+    let token = s
+        .client
+        .publish(s.now, message("r", b"exactly", QoS::ExactlyOnce))
+        .unwrap();
+    let _ = s.sent();
+    s.feed(Packet::PubRec(ack(1)));
+    let _ = s.sent();
+    s.drop_transport();
+    let _ = s.events();
+    s.connect(true);
+    assert_eq!(s.sent(), vec![Packet::PubRel(ack(1))]);
+    s.feed(Packet::PubComp(ack_with(
+        1,
+        ReasonCode::PacketIdentifierNotFound,
+    )));
+    assert_eq!(
+        s.events(),
+        vec![ClientEvent::Published {
+            token,
+            outcome: PublishOutcome::Acknowledged(ReasonCode::Success)
+        }]
+    );
+}
