@@ -7,6 +7,7 @@ use super::{ConnectionId, DropReason};
 
 /// An event, drained with [`Broker::poll_event`](super::Broker::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BrokerEvent {
     /// CONNACK accepted a client.
     ClientConnected {

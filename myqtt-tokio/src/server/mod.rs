@@ -1,1 +1,278 @@
-//! The tokio MQTT server (MyQtt's listener side). Work in progress.
+//! The tokio MQTT server: MyQtt's `Ctx` + `create_listener` + `wait_listeners`.
+//!
+//! ```no_run
+//! use myqtt_tokio::server::{Server, PublishDecision};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let server = Server::builder()
+//!     .on_publish(|_client, msg| {
+//!         if msg.topic.as_str() == "discard/this/topic" { PublishDecision::Discard } else { PublishDecision::Allow }
+//!     })
+//!     .listen("127.0.0.1:1883")
+//!     .start()
+//!     .await?;
+//! server.wait_for_signal().await; // SIGINT/SIGTERM: graceful stop
+//! # Ok(()) }
+//! ```
+
+mod actor;
+mod connection;
+mod hooks;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use myqtt_proto::broker::{Broker, TransportInfo};
+use myqtt_proto::codec::{Publish, ReasonCode, Subscription};
+use myqtt_proto::topic::TopicFilter;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use hooks::{BoxFuture, ConnectInfo};
+pub use myqtt_proto::broker::{
+    BrokerConfig, ClientView, ConnectDecision, ConnectionId, PublishDecision, SubscribeDecision,
+};
+
+use actor::{Actor, Command};
+use hooks::{ActorHooks, Handlers};
+
+/// Bytes queued for one slow client before it is disconnected (its Receive Maximum already
+/// bounds QoS 1/2; this bounds QoS 0 floods). 16 MiB.
+const DEFAULT_MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
+
+/// Configures and starts a [`Server`].
+#[derive(Debug)]
+pub struct ServerBuilder {
+    config: BrokerConfig,
+    listen: Vec<String>,
+    handlers: Handlers,
+    max_pending_bytes: usize,
+}
+
+impl ServerBuilder {
+    /// Broker limits and policies (defaults: [`BrokerConfig::default`]).
+    pub fn config(mut self, config: BrokerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds a TCP listener (`"0.0.0.0:1883"`, `"[::1]:1883"`; port 0 picks a free one). Several
+    /// listeners may be added (MyQtt `create_listener`).
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen.push(addr.into());
+        self
+    }
+
+    /// Authentication handler (MyQtt `set_on_connect`, the SASL auth handler): runs for every
+    /// CONNECT and may be async (checking a database, say). While it runs the client waits for
+    /// its CONNACK (MyQtt's DEFERRED).
+    pub fn on_connect<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(ConnectInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ConnectDecision> + Send + 'static,
+    {
+        self.handlers.on_connect = Some(Arc::new(move |info| Box::pin(handler(info))));
+        self
+    }
+
+    /// Publish handler (MyQtt `set_on_publish`): Allow (PUBLISH_OK), Discard (PUBLISH_DISCARD;
+    /// the publisher still gets its PUBACK/PUBREC), Refuse(code) or Close.
+    pub fn on_publish<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&ClientView<'_>, &Publish) -> PublishDecision + Send + Sync + 'static,
+    {
+        self.handlers.on_publish = Some(Arc::new(handler));
+        self
+    }
+
+    /// Subscribe handler: grant a QoS (possibly lower) or deny, per topic filter.
+    pub fn on_subscribe<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&ClientView<'_>, &Subscription) -> SubscribeDecision + Send + Sync + 'static,
+    {
+        self.handlers.on_subscribe = Some(Arc::new(handler));
+        self
+    }
+
+    /// Unsubscribe notification.
+    pub fn on_unsubscribe<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&ClientView<'_>, &TopicFilter) + Send + Sync + 'static,
+    {
+        self.handlers.on_unsubscribe = Some(Arc::new(handler));
+        self
+    }
+
+    /// Bytes queued for a client that stopped reading before it is disconnected.
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.max_pending_bytes = bytes;
+        self
+    }
+
+    /// Binds every listener and starts serving. Fails if a listener cannot bind (the error
+    /// names the address, e.g. a port in use).
+    pub async fn start(self) -> io::Result<Server> {
+        let mut listeners = Vec::new();
+        for addr in &self.listen {
+            let listener = TcpListener::bind(addr.as_str())
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            listeners.push(listener);
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let hooks = ActorHooks {
+            handlers: self.handlers,
+            deferred: Vec::new(),
+        };
+        let broker = Broker::with_hooks(self.config, hooks);
+        let actor = Actor::new(broker, rx, tx.clone(), self.max_pending_bytes);
+        let actor_task = tokio::spawn(actor.run());
+        let mut local_addrs = Vec::new();
+        let mut accept_tasks = Vec::new();
+        for listener in listeners {
+            let addr = listener.local_addr()?;
+            info!(%addr, "listening (mqtt)");
+            local_addrs.push(addr);
+            accept_tasks.push(tokio::spawn(accept_loop(listener, tx.clone())));
+        }
+        Ok(Server {
+            tx,
+            local_addrs,
+            accept_tasks,
+            actor_task: Some(actor_task),
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, actor: mpsc::Sender<Command>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let transport = TransportInfo {
+                    remote_addr: Some(peer.to_string()),
+                    ..Default::default()
+                };
+                tokio::spawn(connection::serve::<TcpStream>(
+                    stream,
+                    transport,
+                    actor.clone(),
+                ));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A running MQTT server.
+#[derive(Debug)]
+pub struct Server {
+    tx: mpsc::Sender<Command>,
+    local_addrs: Vec<SocketAddr>,
+    accept_tasks: Vec<JoinHandle<()>>,
+    actor_task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A builder with default configuration and no listener.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: BrokerConfig::default(),
+            listen: Vec::new(),
+            handlers: Handlers::default(),
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+        }
+    }
+
+    /// The addresses the listeners are bound to (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Publishes a message from the server itself to every matching subscription; returns how
+    /// many sessions it reached.
+    pub async fn publish(&self, publish: Publish) -> usize {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Command::Publish {
+                publish: Box::new(publish),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
+
+    /// Closes one client's connection (MyQtt `conn.shutdown()`); 5.0 clients get DISCONNECT
+    /// with `reason`.
+    pub async fn disconnect(&self, connection: ConnectionId, reason: ReasonCode) {
+        let _ = self
+            .tx
+            .send(Command::Disconnect {
+                id: connection,
+                reason,
+            })
+            .await;
+    }
+
+    /// Graceful stop: stop accepting, send DISCONNECT "Server shutting down" to 5.0 clients,
+    /// close every connection.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        for task in &self.accept_tasks {
+            task.abort();
+        }
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Command::Shutdown { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+        if let Some(task) = self.actor_task.take() {
+            let _ = task.await;
+        }
+        info!("server stopped");
+    }
+
+    /// Waits for SIGINT or SIGTERM, then stops gracefully (MyQtt
+    /// `wait_listeners(ctx, unlock_on_signal=True)`).
+    pub async fn wait_for_signal(mut self) {
+        wait_signal().await;
+        info!("signal received, stopping");
+        self.stop().await;
+    }
+}
+
+#[cfg(unix)]
+async fn wait_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

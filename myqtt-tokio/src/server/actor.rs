@@ -1,0 +1,255 @@
+//! The broker actor: one task owns the sans-IO [`Broker`] and serializes every input to it
+//! (DESIGN §4: read bytes -> handle_input; deadline -> handle_timeout; drain transmit, closes,
+//! events and store operations after every step).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use bytes::BytesMut;
+use myqtt_proto::broker::{Broker, BrokerEvent, ConnectDecision, ConnectionId, TransportInfo};
+use myqtt_proto::codec::{Publish, ReasonCode};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::connection::{ConnectionSink, Outbound, describe};
+use super::hooks::ActorHooks;
+use crate::Clock;
+
+/// Inputs of the actor.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Opened {
+        transport: TransportInfo,
+        sink: ConnectionSink,
+        reply: oneshot::Sender<Option<ConnectionId>>,
+    },
+    Input {
+        id: ConnectionId,
+        bytes: BytesMut,
+    },
+    Closed {
+        id: ConnectionId,
+    },
+    Decided {
+        id: ConnectionId,
+        decision: ConnectDecision,
+    },
+    Publish {
+        publish: Box<Publish>,
+        reply: oneshot::Sender<usize>,
+    },
+    Disconnect {
+        id: ConnectionId,
+        reason: ReasonCode,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+struct Conn {
+    sink: ConnectionSink,
+    rx: BytesMut,
+    label: String,
+}
+
+pub(crate) struct Actor {
+    pub(crate) broker: Broker<ActorHooks>,
+    pub(crate) clock: Clock,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) self_tx: mpsc::Sender<Command>,
+    /// Bytes queued for one connection's writer beyond which it is a slow consumer and is
+    /// disconnected.
+    pub(crate) max_pending_bytes: usize,
+    conns: BTreeMap<ConnectionId, Conn>,
+    stopping: bool,
+}
+
+impl Actor {
+    pub(crate) fn new(
+        broker: Broker<ActorHooks>,
+        commands: mpsc::Receiver<Command>,
+        self_tx: mpsc::Sender<Command>,
+        max_pending_bytes: usize,
+    ) -> Self {
+        Actor {
+            broker,
+            clock: Clock::new(),
+            commands,
+            self_tx,
+            max_pending_bytes,
+            conns: BTreeMap::new(),
+            stopping: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let deadline = self.broker.poll_timeout().map(|t| self.clock.to_tokio(t));
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => {
+                        if self.handle(cmd) {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                () = sleep => self.broker.handle_timeout(self.clock.now()),
+            }
+            self.flush();
+        }
+    }
+
+    /// Handles one command; true when the actor must stop.
+    fn handle(&mut self, cmd: Command) -> bool {
+        let now = self.clock.now();
+        match cmd {
+            Command::Opened {
+                transport,
+                sink,
+                reply,
+            } => {
+                if self.stopping {
+                    let _ = reply.send(None);
+                    return false;
+                }
+                match self.broker.handle_connection_opened(now, transport.clone()) {
+                    Ok(id) => {
+                        let label = describe(id, &transport);
+                        debug!(connection = %label, "connection opened");
+                        self.conns.insert(
+                            id,
+                            Conn {
+                                sink,
+                                rx: BytesMut::new(),
+                                label,
+                            },
+                        );
+                        let _ = reply.send(Some(id));
+                    }
+                    Err(e) => {
+                        warn!(peer = ?transport.remote_addr, "connection refused: {e:?}");
+                        let _ = reply.send(None);
+                    }
+                }
+            }
+            Command::Input { id, bytes } => {
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    return false;
+                };
+                if conn.rx.is_empty() {
+                    conn.rx = bytes;
+                } else {
+                    conn.rx.extend_from_slice(&bytes);
+                }
+                self.broker.handle_input(now, id, &mut conn.rx);
+            }
+            Command::Closed { id } => {
+                self.broker.handle_closed(now, id);
+                self.conns.remove(&id);
+            }
+            Command::Decided { id, decision } => match decision {
+                ConnectDecision::Accept => self.broker.accept(now, id),
+                ConnectDecision::Reject(code) => self.broker.reject(now, id, code),
+                // A handler cannot defer twice or start AUTH from here: refuse.
+                _ => self
+                    .broker
+                    .reject(now, id, ReasonCode::ImplementationSpecificError),
+            },
+            Command::Publish { publish, reply } => {
+                let _ = reply.send(self.broker.publish(now, *publish));
+            }
+            Command::Disconnect { id, reason } => self.broker.disconnect(now, id, reason),
+            Command::Shutdown { reply } => {
+                // [MQTT 5.0 §4.13]: tell 5.0 clients why, then close everything.
+                self.stopping = true;
+                let ids: Vec<ConnectionId> = self.conns.keys().copied().collect();
+                for id in ids {
+                    self.broker
+                        .disconnect(now, id, ReasonCode::ServerShuttingDown);
+                }
+                self.flush();
+                for conn in self.conns.values() {
+                    let _ = conn.sink.tx.send(Outbound::Close);
+                }
+                let _ = reply.send(());
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drains every output of the broker.
+    fn flush(&mut self) {
+        let now = self.clock.now();
+        // Deferred connects: run the application's async handler, answer through the mailbox.
+        for (id, future) in self.broker.hooks_mut().deferred.drain(..) {
+            let tx = self.self_tx.clone();
+            tokio::spawn(async move {
+                let decision = future.await;
+                let _ = tx.send(Command::Decided { id, decision }).await;
+            });
+        }
+        while let Some(id) = self.broker.poll_writable() {
+            let mut out = Vec::new();
+            let _ = self.broker.poll_transmit(id, &mut out);
+            let Some(conn) = self.conns.get(&id) else {
+                continue;
+            };
+            let queued = conn.sink.pending.fetch_add(out.len(), Ordering::Relaxed) + out.len();
+            if queued > self.max_pending_bytes {
+                warn!(connection = %conn.label, queued, "slow consumer: closing");
+                let _ = conn.sink.tx.send(Outbound::Close);
+                self.broker.handle_closed(now, id);
+                self.conns.remove(&id);
+                continue;
+            }
+            let _ = conn.sink.tx.send(Outbound::Bytes(out));
+        }
+        while let Some(id) = self.broker.poll_close() {
+            if let Some(conn) = self.conns.get(&id) {
+                let _ = conn.sink.tx.send(Outbound::Close);
+            }
+        }
+        while let Some(event) = self.broker.poll_event() {
+            log_event(&event, &self.conns);
+        }
+    }
+}
+
+fn log_event(event: &BrokerEvent, conns: &BTreeMap<ConnectionId, Conn>) {
+    let label = |id: &ConnectionId| {
+        conns
+            .get(id)
+            .map_or_else(|| format!("#{}", id.0), |c| c.label.clone())
+    };
+    match event {
+        BrokerEvent::ClientConnected {
+            connection,
+            client_id,
+            session_present,
+        } => {
+            info!(connection = %label(connection), client_id = %client_id, session_present, "client connected");
+        }
+        BrokerEvent::ConnectionClosed {
+            connection,
+            client_id,
+            cause,
+        } => {
+            info!(connection = %label(connection), client_id = ?client_id.as_deref(), ?cause, "connection closed");
+        }
+        BrokerEvent::MessageDropped { client_id, reason } => {
+            debug!(client_id = %client_id, ?reason, "message dropped");
+        }
+        BrokerEvent::WillPublished { client_id } => info!(client_id = %client_id, "will published"),
+        BrokerEvent::SessionEnded { client_id } => debug!(client_id = %client_id, "session ended"),
+        other => debug!(?other, "broker event"),
+    }
+}
