@@ -1,8 +1,48 @@
 //! Runtime-neutral `std` pieces shared by `myqtt-tokio` and `myqtt-smol`.
 //!
-//! This crate will hold what both runtime crates need that is neither protocol (that lives in
-//! [`myqtt_proto`]) nor runtime glue: the durable session store, TLS configuration helpers over
-//! `rustls` (PEM loading, SNI certificate resolution, client-certificate verification) and the
-//! configuration and password file formats. It has no async runtime dependency.
+//! This crate holds what both runtime crates need that is neither protocol (that lives in
+//! [`myqtt_proto`]) nor runtime glue. It has no async runtime dependency: everything here is
+//! plain blocking `std` code that a runtime calls from wherever it does blocking work.
 //!
-//! It is empty until the runtime issues land.
+//! - [`store`]: [`RedbStore`](store::RedbStore), the durable
+//!   [`SessionStore`](myqtt_proto::store::SessionStore) on [`redb`]: one crash-safe database
+//!   file per data directory, every batch of [`StoreOp`](myqtt_proto::store::StoreOp)s one
+//!   fsynced transaction (group commit).
+//!
+//! Still to come with the runtime issues: TLS configuration helpers over `rustls` (PEM loading,
+//! SNI certificate resolution, client-certificate verification) and the configuration and
+//! password file formats.
+//!
+//! # Using the store
+//!
+//! The broker emits store operations; the runtime collects those of one turn of its loop,
+//! applies them in one call, and only then tells the broker that they are durable (so a QoS 1/2
+//! PUBACK can wait for the disk). At start it loads the snapshot and restores the broker from it.
+//!
+//! ```
+//! use myqtt_host::store::RedbStore;
+//! use myqtt_proto::broker::SessionExpiry;
+//! use myqtt_proto::codec::MqttString;
+//! use myqtt_proto::store::{SessionStore, StoreOp};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let data_dir = tmp.path().join("data");
+//! let mut store = RedbStore::open(&data_dir)?;
+//! store.apply(&[StoreOp::SessionUpsert {
+//!     client_id: MqttString::from_static("sensor-1"),
+//!     expiry: SessionExpiry::Never,
+//! }])?;
+//! drop(store);
+//!
+//! // After a restart (or a crash after `apply` returned), the batch is there.
+//! let snapshot = RedbStore::open(&data_dir)?.load()?;
+//! assert_eq!(
+//!     snapshot.sessions["sensor-1"].expiry,
+//!     Some(SessionExpiry::Never)
+//! );
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod store;
