@@ -194,3 +194,50 @@ async fn malformed_input_closes_only_that_connection() {
     assert_eq!(ok.recv().await, Some(Packet::PingResp));
     server.shutdown().await;
 }
+
+/// With storage, a persistent session and the QoS 1 message queued for it survive a server
+/// restart (MyQtt test_14a, test_15 across a restart).
+#[tokio::test]
+async fn storage_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("myqtt-tokio-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::builder()
+        .storage(&dir)
+        .listen("127.0.0.1:0")
+        .start()
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let mut sub = Peer::open(addr, V).await;
+    let mut c = Connect::new(V, MqttString::try_from("durable").unwrap());
+    c.clean_start = false;
+    sub.send(Packet::Connect(Box::new(c.clone()))).await;
+    assert!(matches!(sub.recv().await, Some(Packet::ConnAck(_))));
+    sub.send(subscribe("d/#", QoS::AtLeastOnce)).await;
+    assert!(matches!(sub.recv().await, Some(Packet::SubAck(_))));
+    drop(sub);
+    let mut publisher = Peer::open(addr, V).await;
+    publisher.connect("pub", None).await;
+    publisher
+        .send(publish("d/1", b"kept", QoS::AtLeastOnce, 1))
+        .await;
+    // The PUBACK comes once the message is on disk.
+    assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
+    server.shutdown().await;
+
+    let server = Server::builder()
+        .storage(&dir)
+        .listen("127.0.0.1:0")
+        .start()
+        .await
+        .unwrap();
+    let mut sub = Peer::open(server.local_addrs()[0], V).await;
+    sub.send(Packet::Connect(Box::new(c))).await;
+    assert!(matches!(sub.recv().await, Some(Packet::ConnAck(a)) if a.session_present));
+    match sub.recv().await {
+        Some(Packet::Publish(p)) => assert_eq!(p.payload.as_ref(), b"kept"),
+        other => panic!("{other:?}"),
+    }
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

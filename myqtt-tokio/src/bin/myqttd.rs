@@ -1,6 +1,7 @@
 //! `myqttd`: the ready-to-run myqtt broker.
 //!
-//! With no arguments it listens on 127.0.0.1:1883 and accepts every client. See `--help`.
+//! With no arguments it listens on 127.0.0.1:1883, keeps its state in `./myqttd-data` and
+//! accepts every client. See `--help`.
 
 use std::process::ExitCode;
 
@@ -21,6 +22,12 @@ struct Args {
     /// Largest packet accepted from a client, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_packet_size: usize,
+    /// Directory of the durable store (persistent sessions, queued and retained messages).
+    #[arg(long, default_value = "./myqttd-data")]
+    data_dir: std::path::PathBuf,
+    /// Keep everything in memory only (nothing survives a restart).
+    #[arg(long)]
+    no_persistence: bool,
     /// Connections accepted at once.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
@@ -47,7 +54,11 @@ async fn main() -> ExitCode {
         ..BrokerConfig::default()
     };
     let addr = format!("{}:{}", args.bind, args.port);
-    let server = match Server::builder().config(config).listen(addr).start().await {
+    let mut builder = Server::builder().config(config).listen(addr);
+    if !args.no_persistence {
+        builder = builder.storage(args.data_dir);
+    }
+    let server = match builder.start().await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("myqttd: {e}");

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use bytes::BytesMut;
 use myqtt_proto::broker::{Broker, BrokerEvent, ConnectDecision, ConnectionId, TransportInfo};
 use myqtt_proto::codec::{Publish, ReasonCode};
+use myqtt_proto::store::StoreOp;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -45,6 +46,10 @@ pub(crate) enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+    /// The store made every operation up to `mark` durable.
+    Durable {
+        mark: u64,
+    },
 }
 
 struct Conn {
@@ -61,6 +66,8 @@ pub(crate) struct Actor {
     /// Bytes queued for one connection's writer beyond which it is a slow consumer and is
     /// disconnected.
     pub(crate) max_pending_bytes: usize,
+    /// Where store batches go (a thread that commits them), if the server persists.
+    pub(crate) store: Option<std::sync::mpsc::Sender<(Vec<StoreOp>, u64)>>,
     conns: BTreeMap<ConnectionId, Conn>,
     stopping: bool,
 }
@@ -78,6 +85,7 @@ impl Actor {
             commands,
             self_tx,
             max_pending_bytes,
+            store: None,
             conns: BTreeMap::new(),
             stopping: false,
         }
@@ -167,6 +175,7 @@ impl Actor {
                 let _ = reply.send(self.broker.publish(now, *publish));
             }
             Command::Disconnect { id, reason } => self.broker.disconnect(now, id, reason),
+            Command::Durable { mark } => self.broker.handle_store_durable(now, mark),
             Command::Shutdown { reply } => {
                 // [MQTT 5.0 §4.13]: tell 5.0 clients why, then close everything.
                 self.stopping = true;
@@ -220,6 +229,13 @@ impl Actor {
         }
         while let Some(event) = self.broker.poll_event() {
             log_event(&event, &self.conns);
+        }
+        if let Some(store) = &self.store {
+            let mut ops = Vec::new();
+            let mark = self.broker.poll_store_ops(&mut ops);
+            if !ops.is_empty() && store.send((ops, mark)).is_err() {
+                warn!("store thread gone: state changes are no longer persisted");
+            }
         }
     }
 }

@@ -18,10 +18,12 @@
 mod actor;
 mod connection;
 mod hooks;
+mod storage;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use myqtt_proto::broker::{Broker, TransportInfo};
@@ -51,9 +53,19 @@ pub struct ServerBuilder {
     listen: Vec<String>,
     handlers: Handlers,
     max_pending_bytes: usize,
+    storage: Option<PathBuf>,
 }
 
 impl ServerBuilder {
+    /// Keeps persistent sessions, their queued and in-flight messages, and retained messages
+    /// in a database in `dir` (MyQtt `ctx.storage_set_path`): they survive restarts and
+    /// crashes. Acknowledgments of QoS 1/2 messages wait until what they changed is on disk
+    /// unless [`BrokerConfig::durability`] says otherwise.
+    pub fn storage(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.storage = Some(dir.into());
+        self
+    }
+
     /// Broker limits and policies (defaults: [`BrokerConfig::default`]).
     pub fn config(mut self, config: BrokerConfig) -> Self {
         self.config = config;
@@ -115,7 +127,7 @@ impl ServerBuilder {
 
     /// Binds every listener and starts serving. Fails if a listener cannot bind (the error
     /// names the address, e.g. a port in use).
-    pub async fn start(self) -> io::Result<Server> {
+    pub async fn start(mut self) -> io::Result<Server> {
         let mut listeners = Vec::new();
         for addr in &self.listen {
             let listener = TcpListener::bind(addr.as_str())
@@ -124,12 +136,42 @@ impl ServerBuilder {
             listeners.push(listener);
         }
         let (tx, rx) = mpsc::channel(1024);
+        let opened = match self.storage.clone() {
+            Some(dir) => {
+                let opened =
+                    tokio::task::spawn_blocking(move || storage::open(&dir).map_err(|e| (dir, e)))
+                        .await
+                        .map_err(io::Error::other)?;
+                let (store, snapshot) = opened.map_err(|(dir, e)| {
+                    io::Error::other(format!("storage {}: {e}", dir.display()))
+                })?;
+                self.config.persistence = true;
+                Some((store, snapshot))
+            }
+            None => None,
+        };
         let hooks = ActorHooks {
             handlers: self.handlers,
             deferred: Vec::new(),
         };
-        let broker = Broker::with_hooks(self.config, hooks);
-        let actor = Actor::new(broker, rx, tx.clone(), self.max_pending_bytes);
+        let mut broker = Broker::with_hooks(self.config, hooks);
+        let clock = crate::Clock::new();
+        let mut actor_store = None;
+        let mut store_thread = None;
+        if let Some((store, snapshot)) = opened {
+            info!(
+                sessions = snapshot.sessions.len(),
+                retained = snapshot.retained.len(),
+                "storage loaded"
+            );
+            broker.restore(clock.now(), snapshot);
+            let (batches, thread) = storage::spawn(store, tx.clone())?;
+            actor_store = Some(batches);
+            store_thread = Some(thread);
+        }
+        let mut actor = Actor::new(broker, rx, tx.clone(), self.max_pending_bytes);
+        actor.store = actor_store;
+        actor.clock = clock;
         let actor_task = tokio::spawn(actor.run());
         let mut local_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
@@ -144,6 +186,7 @@ impl ServerBuilder {
             local_addrs,
             accept_tasks,
             actor_task: Some(actor_task),
+            store_thread,
         })
     }
 }
@@ -179,6 +222,7 @@ pub struct Server {
     local_addrs: Vec<SocketAddr>,
     accept_tasks: Vec<JoinHandle<()>>,
     actor_task: Option<JoinHandle<()>>,
+    store_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -189,6 +233,7 @@ impl Server {
             listen: Vec::new(),
             handlers: Handlers::default(),
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            storage: None,
         }
     }
 
@@ -243,6 +288,11 @@ impl Server {
         }
         if let Some(task) = self.actor_task.take() {
             let _ = task.await;
+        }
+        // The actor is gone, so is the batch sender: the store thread commits what is left
+        // and ends, closing the database.
+        if let Some(thread) = self.store_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         info!("server stopped");
     }
