@@ -101,6 +101,7 @@ impl FixedHeader {
     /// flags ([MQTT-2.2.2-2] / MQTT 5.0 [MQTT-2.1.3-1]; PUBLISH QoS 3 is [MQTT-3.3.1-4]), the
     /// remaining length encoding, and finally that the whole packet fits `max_packet_size`.
     /// [`DecodeError::Incomplete`] means more bytes are needed to finish the header.
+    #[inline]
     pub fn parse(
         input: &[u8],
         version: ProtocolVersion,

@@ -120,6 +120,7 @@ impl Packet {
     /// `version` is the connection's protocol version (a CONNECT carries its own and ignores
     /// it). `max_packet_size` bounds the whole packet, fixed header included; a larger one is
     /// refused from its fixed header alone. On [`DecodeError::Incomplete`] `buf` is unchanged.
+    #[inline]
     pub fn decode(
         buf: &mut BytesMut,
         version: ProtocolVersion,
@@ -132,9 +133,11 @@ impl Packet {
                 needed: total - buf.len(),
             });
         }
-        let frame = buf.split_to(total).freeze();
-        let body = frame.slice(header.header_len..);
-        Packet::decode_body(&header, body, version).map_err(DecodeError::Invalid)
+        // Advance before freezing: the body shares the receive buffer without an extra
+        // reference-count round trip for the whole frame.
+        let mut frame = buf.split_to(total);
+        bytes::Buf::advance(&mut frame, header.header_len);
+        Packet::decode_body(&header, frame.freeze(), version).map_err(DecodeError::Invalid)
     }
 
     /// Decodes a packet from a buffer that holds exactly one whole packet.
@@ -158,6 +161,7 @@ impl Packet {
     }
 
     /// Second decoding stage: parses `body`, exactly `header.remaining_length` bytes.
+    #[inline]
     pub fn decode_body(
         header: &FixedHeader,
         body: Bytes,
@@ -172,7 +176,7 @@ impl Packet {
             PacketType::ConnAck => {
                 Packet::ConnAck(alloc::boxed::Box::new(ConnAck::decode(&body, version)?))
             }
-            PacketType::Publish => Packet::Publish(Publish::decode(header.flags, &body, version)?),
+            PacketType::Publish => Packet::Publish(Publish::decode(header.flags, body, version)?),
             PacketType::PubAck => Packet::PubAck(PublishAck::decode(t, &body, version)?),
             PacketType::PubRec => Packet::PubRec(PublishAck::decode(t, &body, version)?),
             PacketType::PubRel => Packet::PubRel(PublishAck::decode(t, &body, version)?),
@@ -253,6 +257,10 @@ impl Packet {
 
     /// Encodes into `out`, returning the number of bytes written.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
+        if let Packet::Publish(p) = self {
+            // The hot path: one length computation, the payload copied in one go.
+            return p.encode(version, out);
+        }
         let remaining = self.remaining_len(version)?;
         let required = FixedHeader::encoded_len(remaining) + remaining as usize;
         if out.len() < required {

@@ -44,21 +44,25 @@ pub(crate) fn into_packet_error(e: nom::Err<Failure>) -> PacketError {
 }
 
 /// One byte.
+#[inline]
 pub(crate) fn byte(i: &[u8]) -> PResult<'_, u8> {
     nom::number::complete::u8(i)
 }
 
 /// Two Byte Integer, big-endian (MQTT 5.0 §1.5.2).
+#[inline]
 pub(crate) fn u16_be(i: &[u8]) -> PResult<'_, u16> {
     nom::number::complete::be_u16(i)
 }
 
 /// Four Byte Integer, big-endian (MQTT 5.0 §1.5.3).
+#[inline]
 pub(crate) fn u32_be(i: &[u8]) -> PResult<'_, u32> {
     nom::number::complete::be_u32(i)
 }
 
 /// Variable Byte Integer (MQTT 5.0 §1.5.5), within a complete body.
+#[inline]
 pub(crate) fn varint(i: &[u8]) -> PResult<'_, u32> {
     match read_varint(i).map_err(fail)? {
         VarIntRead::Value(v, n) => Ok((&i[n..], v)),
@@ -67,6 +71,7 @@ pub(crate) fn varint(i: &[u8]) -> PResult<'_, u32> {
 }
 
 /// A non-zero packet identifier ([MQTT-2.3.1-1]).
+#[inline]
 pub(crate) fn packet_id(i: &[u8]) -> PResult<'_, PacketId> {
     let (i, raw) = u16_be(i)?;
     let id = PacketId::new(raw).ok_or_else(|| fail(PacketError::PacketIdZero))?;
@@ -74,17 +79,20 @@ pub(crate) fn packet_id(i: &[u8]) -> PResult<'_, PacketId> {
 }
 
 /// Binary Data (MQTT 5.0 §1.5.6) as a slice of the input.
+#[inline]
 pub(crate) fn binary_slice(i: &[u8]) -> PResult<'_, &[u8]> {
     nom::multi::length_data(nom::number::complete::be_u16).parse(i)
 }
 
 /// Binary Data as a zero-copy view of `body`.
+#[inline]
 pub(crate) fn binary<'a>(body: &Bytes, i: &'a [u8]) -> PResult<'a, Bytes> {
     let (i, data) = binary_slice(i)?;
     Ok((i, body.slice_ref(data)))
 }
 
 /// UTF-8 Encoded String (MQTT 5.0 §1.5.4) as a zero-copy view of `body`.
+#[inline]
 pub(crate) fn string<'a>(body: &Bytes, i: &'a [u8]) -> PResult<'a, MqttString> {
     let (i, data) = binary_slice(i)?;
     let s = MqttString::from_bytes(body.slice_ref(data)).map_err(|e| fail(e.into()))?;
@@ -104,6 +112,7 @@ pub(crate) fn expect_end(i: &[u8]) -> Result<(), PacketError> {
 ///
 /// The caller has checked `data.len() <= 65535` (strings by construction, binary in
 /// `binary_len`).
+#[inline]
 pub(crate) fn put_binary<B: BufMut + ?Sized>(buf: &mut B, data: &[u8]) {
     debug_assert!(
         data.len() <= usize::from(u16::MAX),

@@ -103,6 +103,7 @@ pub(crate) enum PropRef<'a> {
 
 impl PropRef<'_> {
     /// Identifier plus value size.
+    #[inline]
     fn encoded_len(&self) -> Result<usize, EncodeError> {
         Ok(1 + match self {
             PropRef::Byte(..) => 1,
@@ -115,6 +116,7 @@ impl PropRef<'_> {
         })
     }
 
+    #[inline]
     fn write<B: BufMut + ?Sized>(&self, buf: &mut B) {
         match *self {
             PropRef::Byte(id, v) => {
@@ -155,35 +157,74 @@ pub(crate) trait PropertySet: Default {
     /// Stores one decoded property, or refuses it.
     fn accept(&mut self, packet: PacketType, id: u8, value: Value) -> Result<(), PacketError>;
     /// Calls `f` for every property to encode, in a fixed order.
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>));
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>));
+    /// Length of all properties, without the length prefix. The default visits them;
+    /// hot-path sets compute it directly.
+    #[inline]
+    fn content_len(&self) -> Result<usize, EncodeError> {
+        let mut total = 0usize;
+        let mut err = None;
+        self.visit(&mut |p| match p.encoded_len() {
+            Ok(n) => total += n,
+            Err(e) => err = Some(e),
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+    /// Writes all properties, without the length prefix, in [`PropertySet::visit`] order.
+    #[inline]
+    fn write_content<B: BufMut + ?Sized>(&self, buf: &mut B) {
+        self.visit(&mut |p| p.write(buf));
+    }
+    /// Parses the value of property `pid` from `i` and stores it. Sets on a hot path override
+    /// this to store fields directly; the default goes through the generic [`Value`].
+    #[inline]
+    fn parse_one<'a>(
+        &mut self,
+        body: &Bytes,
+        packet: PacketType,
+        pid: u8,
+        i: &'a [u8],
+    ) -> PResult<'a, ()> {
+        parse_one_generic(self, body, packet, pid, i)
+    }
+}
+
+/// The generic path of [`PropertySet::parse_one`]: a typed [`Value`], then `accept`.
+fn parse_one_generic<'a, P: PropertySet>(
+    props: &mut P,
+    body: &Bytes,
+    packet: PacketType,
+    pid: u8,
+    i: &'a [u8],
+) -> PResult<'a, ()> {
+    let (i, value) = parse_value(body, packet, pid, i)?;
+    props.accept(packet, pid, value).map_err(fail)?;
+    Ok((i, ()))
 }
 
 /// Size of the property block: the length prefix plus all properties.
+#[inline]
 pub(crate) fn properties_len<P: PropertySet>(props: &P) -> Result<usize, EncodeError> {
     let content = properties_content_len(props)?;
     Ok(checked_varint_len(content as u32)? + content)
 }
 
+#[inline]
 fn properties_content_len<P: PropertySet>(props: &P) -> Result<usize, EncodeError> {
-    let mut total = 0usize;
-    let mut err = None;
-    props.visit(&mut |p| match p.encoded_len() {
-        Ok(n) => total += n,
-        Err(e) => err = Some(e),
-    });
-    match err {
-        Some(e) => Err(e),
-        None if total > super::varint::MAX_VARINT as usize => Err(EncodeError::PacketTooLarge),
-        None => Ok(total),
+    match props.content_len()? {
+        total if total > super::varint::MAX_VARINT as usize => Err(EncodeError::PacketTooLarge),
+        total => Ok(total),
     }
 }
 
 /// Writes the property block. The caller has validated it with [`properties_len`].
+#[inline]
 pub(crate) fn write_properties<P: PropertySet, B: BufMut + ?Sized>(buf: &mut B, props: &P) {
-    let mut total = 0usize;
-    props.visit(&mut |p| total += p.encoded_len().unwrap_or(0));
-    put_varint(buf, total as u32);
-    props.visit(&mut |p| p.write(buf));
+    put_varint(buf, props.content_len().unwrap_or(0) as u32);
+    props.write_content(buf);
 }
 
 /// Parses a property block (length prefix, then properties) for `packet`.
@@ -197,8 +238,20 @@ pub(crate) fn parse_properties<'a, P: PropertySet>(
     if len > i.len() {
         return Err(fail(PacketError::UnexpectedEnd));
     }
-    let (mut block, rest) = i.split_at(len);
+    let (block, rest) = i.split_at(len);
     let mut props = P::default();
+    parse_property_list(body, packet, block, &mut props)?;
+    Ok((rest, props))
+}
+
+/// The properties of one block, without its length prefix.
+#[inline]
+fn parse_property_list<'a, P: PropertySet>(
+    body: &Bytes,
+    packet: PacketType,
+    mut block: &'a [u8],
+    props: &mut P,
+) -> PResult<'a, ()> {
     while !block.is_empty() {
         let (after_id, raw_id) = varint(block)?;
         let Ok(pid) = u8::try_from(raw_id) else {
@@ -207,11 +260,10 @@ pub(crate) fn parse_properties<'a, P: PropertySet>(
                 id: raw_id,
             }));
         };
-        let (after_value, value) = parse_value(body, packet, pid, after_id)?;
-        props.accept(packet, pid, value).map_err(fail)?;
+        let (after_value, ()) = props.parse_one(body, packet, pid, after_id)?;
         block = after_value;
     }
-    Ok((rest, props))
+    Ok((block, ()))
 }
 
 fn parse_value<'a>(body: &Bytes, packet: PacketType, pid: u8, i: &'a [u8]) -> PResult<'a, Value> {
@@ -336,37 +388,37 @@ fn response_topic(v: MqttString) -> Result<TopicName, PacketError> {
     TopicName::try_from(v).map_err(|_| PacketError::InvalidTopicName)
 }
 
-fn visit_users(list: &[UserProperty], f: &mut dyn FnMut(PropRef<'_>)) {
+fn visit_users(list: &[UserProperty], f: &mut impl FnMut(PropRef<'_>)) {
     for u in list {
         f(PropRef::Pair(&u.key, &u.value));
     }
 }
 
-fn visit_str(f: &mut dyn FnMut(PropRef<'_>), id: u8, v: &Option<MqttString>) {
+fn visit_str(f: &mut impl FnMut(PropRef<'_>), id: u8, v: &Option<MqttString>) {
     if let Some(s) = v {
         f(PropRef::Str(id, s));
     }
 }
 
-fn visit_bin(f: &mut dyn FnMut(PropRef<'_>), id: u8, v: &Option<Bytes>) {
+fn visit_bin(f: &mut impl FnMut(PropRef<'_>), id: u8, v: &Option<Bytes>) {
     if let Some(b) = v {
         f(PropRef::Bin(id, b));
     }
 }
 
-fn visit_u32(f: &mut dyn FnMut(PropRef<'_>), id: u8, v: Option<u32>) {
+fn visit_u32(f: &mut impl FnMut(PropRef<'_>), id: u8, v: Option<u32>) {
     if let Some(x) = v {
         f(PropRef::U32(id, x));
     }
 }
 
-fn visit_u16(f: &mut dyn FnMut(PropRef<'_>), id: u8, v: Option<u16>) {
+fn visit_u16(f: &mut impl FnMut(PropRef<'_>), id: u8, v: Option<u16>) {
     if let Some(x) = v {
         f(PropRef::U16(id, x));
     }
 }
 
-fn visit_flag(f: &mut dyn FnMut(PropRef<'_>), id: u8, v: Option<bool>) {
+fn visit_flag(f: &mut impl FnMut(PropRef<'_>), id: u8, v: Option<bool>) {
     if let Some(x) = v {
         f(PropRef::Byte(id, u8::from(x)));
     }
@@ -432,7 +484,7 @@ impl PropertySet for ConnectProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         use id::*;
         visit_u32(f, SESSION_EXPIRY_INTERVAL, self.session_expiry_interval);
         visit_u16(
@@ -506,7 +558,7 @@ impl PropertySet for WillProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         use id::*;
         visit_u32(f, WILL_DELAY_INTERVAL, self.will_delay_interval);
         if let Some(pf) = self.payload_format_indicator {
@@ -623,7 +675,7 @@ impl PropertySet for ConnAckProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         use id::*;
         visit_u32(f, SESSION_EXPIRY_INTERVAL, self.session_expiry_interval);
         visit_u16(
@@ -701,6 +753,137 @@ impl PublishProperties {
 }
 
 impl PropertySet for PublishProperties {
+    /// Direct computation, same sizes as the generic `visit` path.
+    #[inline]
+    fn content_len(&self) -> Result<usize, EncodeError> {
+        let mut n = 0;
+        if self.payload_format_indicator.is_some() {
+            n += 2;
+        }
+        if self.message_expiry_interval.is_some() {
+            n += 5;
+        }
+        if self.topic_alias.is_some() {
+            n += 3;
+        }
+        if let Some(t) = &self.response_topic {
+            n += 3 + t.len();
+        }
+        if let Some(b) = &self.correlation_data {
+            n += 1 + binary_len(b)?;
+        }
+        for u in &self.user_properties {
+            n += 5 + u.key.len() + u.value.len();
+        }
+        for sid in &self.subscription_identifiers {
+            n += 1 + checked_varint_len(sid.get())?;
+        }
+        if let Some(s) = &self.content_type {
+            n += 3 + s.len();
+        }
+        Ok(n)
+    }
+
+    /// Direct writing, in `visit` order.
+    #[inline]
+    fn write_content<B: BufMut + ?Sized>(&self, buf: &mut B) {
+        use id::*;
+        if let Some(pf) = self.payload_format_indicator {
+            buf.put_u8(PAYLOAD_FORMAT_INDICATOR);
+            buf.put_u8(pf as u8);
+        }
+        if let Some(v) = self.message_expiry_interval {
+            buf.put_u8(MESSAGE_EXPIRY_INTERVAL);
+            buf.put_u32(v);
+        }
+        if let Some(v) = self.topic_alias {
+            buf.put_u8(TOPIC_ALIAS);
+            buf.put_u16(v.get());
+        }
+        if let Some(t) = &self.response_topic {
+            buf.put_u8(RESPONSE_TOPIC);
+            put_binary(buf, t.as_bytes());
+        }
+        if let Some(b) = &self.correlation_data {
+            buf.put_u8(CORRELATION_DATA);
+            put_binary(buf, b);
+        }
+        for u in &self.user_properties {
+            PropRef::Pair(&u.key, &u.value).write(buf);
+        }
+        for sid in &self.subscription_identifiers {
+            buf.put_u8(SUBSCRIPTION_IDENTIFIER);
+            put_varint(buf, sid.get());
+        }
+        if let Some(s) = &self.content_type {
+            buf.put_u8(CONTENT_TYPE);
+            put_binary(buf, s.as_bytes());
+        }
+    }
+
+    /// Direct parsing of the single-valued PUBLISH properties, without the intermediate
+    /// [`Value`]; same checks, in the same order, as `accept` below.
+    #[inline]
+    fn parse_one<'a>(
+        &mut self,
+        body: &Bytes,
+        packet: PacketType,
+        pid: u8,
+        i: &'a [u8],
+    ) -> PResult<'a, ()> {
+        use id::*;
+        let i = match pid {
+            PAYLOAD_FORMAT_INDICATOR => {
+                let (i, b) = byte(i)?;
+                let pf = payload_format(pid, b).map_err(fail)?;
+                once(&mut self.payload_format_indicator, pid, pf).map_err(fail)?;
+                i
+            }
+            MESSAGE_EXPIRY_INTERVAL => {
+                let (i, v) = u32_be(i)?;
+                once(&mut self.message_expiry_interval, pid, v).map_err(fail)?;
+                i
+            }
+            TOPIC_ALIAS => {
+                let (i, v) = u16_be(i)?;
+                let n = NonZeroU16::new(v).ok_or_else(|| fail(PacketError::InvalidTopicAlias))?;
+                once(&mut self.topic_alias, pid, n).map_err(fail)?;
+                i
+            }
+            RESPONSE_TOPIC => {
+                let (i, s) = string(body, i)?;
+                let t = response_topic(s).map_err(fail)?;
+                once(&mut self.response_topic, pid, t).map_err(fail)?;
+                i
+            }
+            CORRELATION_DATA => {
+                let (i, b) = binary(body, i)?;
+                once(&mut self.correlation_data, pid, b).map_err(fail)?;
+                i
+            }
+            CONTENT_TYPE => {
+                let (i, s) = string(body, i)?;
+                once(&mut self.content_type, pid, s).map_err(fail)?;
+                i
+            }
+            USER_PROPERTY => {
+                let (i, key) = string(body, i)?;
+                let (i, value) = string(body, i)?;
+                self.user_properties.push(UserProperty { key, value });
+                i
+            }
+            SUBSCRIPTION_IDENTIFIER => {
+                let (i, v) = varint(i)?;
+                let n = NonZeroU32::new(v)
+                    .ok_or_else(|| fail(PacketError::InvalidPropertyValue(pid)))?;
+                self.subscription_identifiers.push(n);
+                i
+            }
+            _ => return parse_one_generic(self, body, packet, pid, i),
+        };
+        Ok((i, ()))
+    }
+
     fn accept(&mut self, p: PacketType, pid: u8, v: Value) -> Result<(), PacketError> {
         use id::*;
         match pid {
@@ -735,7 +918,7 @@ impl PropertySet for PublishProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         use id::*;
         if let Some(pf) = self.payload_format_indicator {
             f(PropRef::Byte(PAYLOAD_FORMAT_INDICATOR, pf as u8));
@@ -780,7 +963,7 @@ impl PropertySet for AckProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         visit_str(f, id::REASON_STRING, &self.reason_string);
         visit_users(&self.user_properties, f);
     }
@@ -808,7 +991,7 @@ impl PropertySet for SubscribeProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         if let Some(sid) = self.subscription_identifier {
             f(PropRef::VarInt(id::SUBSCRIPTION_IDENTIFIER, sid.get()));
         }
@@ -831,7 +1014,7 @@ impl PropertySet for UnsubscribeProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         visit_users(&self.user_properties, f);
     }
 }
@@ -870,7 +1053,7 @@ impl PropertySet for DisconnectProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         use id::*;
         visit_u32(f, SESSION_EXPIRY_INTERVAL, self.session_expiry_interval);
         visit_str(f, REASON_STRING, &self.reason_string);
@@ -911,11 +1094,68 @@ impl PropertySet for AuthProperties {
         }
     }
 
-    fn visit(&self, f: &mut dyn FnMut(PropRef<'_>)) {
+    fn visit(&self, f: &mut impl FnMut(PropRef<'_>)) {
         use id::*;
         visit_str(f, AUTHENTICATION_METHOD, &self.authentication_method);
         visit_bin(f, AUTHENTICATION_DATA, &self.authentication_data);
         visit_str(f, REASON_STRING, &self.reason_string);
         visit_users(&self.user_properties, f);
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use alloc::vec;
+
+    /// The direct PUBLISH property encoder and parser agree byte for byte with the generic
+    /// `visit` / `Value` machinery they shortcut.
+    #[test]
+    fn publish_fast_paths_match_the_generic_path() {
+        let s = |v: &str| MqttString::try_from(v).unwrap();
+        let props = PublishProperties {
+            payload_format_indicator: Some(PayloadFormat::Utf8),
+            message_expiry_interval: Some(3600),
+            topic_alias: NonZeroU16::new(7),
+            response_topic: Some(TopicName::try_from("reply/here").unwrap()),
+            correlation_data: Some(Bytes::from_static(b"\x00\x01corr")),
+            user_properties: vec![
+                UserProperty::new(s("k"), s("v")),
+                UserProperty::new(s("k"), s("w")),
+            ],
+            subscription_identifiers: vec![
+                NonZeroU32::new(1).unwrap(),
+                NonZeroU32::new(300_000).unwrap(),
+            ],
+            content_type: Some(s("text/plain")),
+        };
+        let mut generic_len = 0;
+        props.visit(&mut |p| generic_len += p.encoded_len().unwrap());
+        assert_eq!(props.content_len().unwrap(), generic_len);
+        let mut generic = Vec::new();
+        props.visit(&mut |p| p.write(&mut generic));
+        let mut direct = Vec::new();
+        props.write_content(&mut direct);
+        assert_eq!(direct, generic);
+
+        let mut block = Vec::new();
+        write_properties(&mut block, &props);
+        let body = Bytes::from(block);
+        let (rest, direct): (_, PublishProperties) =
+            parse_properties(&body, PacketType::Publish, &body).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(direct, props);
+        // Duplicates are still refused on the direct path.
+        let mut twice = vec![10u8];
+        twice.extend_from_slice(&[id::MESSAGE_EXPIRY_INTERVAL, 0, 0, 0, 1]);
+        twice.extend_from_slice(&[id::MESSAGE_EXPIRY_INTERVAL, 0, 0, 0, 2]);
+        let body = Bytes::from(twice);
+        let err = parse_properties::<PublishProperties>(&body, PacketType::Publish, &body)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            super::super::primitives::into_packet_error(err),
+            PacketError::DuplicateProperty(id::MESSAGE_EXPIRY_INTERVAL)
+        );
     }
 }
