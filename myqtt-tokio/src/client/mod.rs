@@ -1,1 +1,358 @@
-//! The tokio MQTT client (MyQtt's `Conn`). Work in progress.
+//! The tokio MQTT client (MyQtt's `Conn`), built on the sans-IO
+//! [`myqtt_proto::client::Client`].
+//!
+//! [`Client::connect`] opens a transport, sends CONNECT and resolves once CONNACK accepted the
+//! connection. A background task then owns the protocol core and the socket; [`Client`] is a
+//! cheap, cloneable (`Send + Sync`) handle that talks to it over channels.
+//!
+//! | MyQtt (`conn.*`)             | here                                              |
+//! |------------------------------|---------------------------------------------------|
+//! | `myqtt.Conn(ctx, host, port)` | [`Client::connect`] with [`ConnectOptions`]      |
+//! | `conn.sub(topic, qos, wait)` -> `(status, qos)` | [`Client::subscribe`] -> granted [`QoS`] |
+//! | `conn.unsub(topic, wait)`    | [`Client::unsubscribe`]                           |
+//! | `conn.pub(topic, msg, qos, retain, wait)` | [`Client::publish`], resolving on PUBACK / PUBCOMP |
+//! | `conn.set_msg_received(h)`   | [`Client::on_message`], or [`Client::messages`] as a stream |
+//! | `conn.ping(wait)`            | [`Client::ping`]                                  |
+//! | `conn.close()`               | [`Client::close`]: DISCONNECT, the will is discarded |
+//! | `conn.shutdown()`            | [`Client::shutdown`]: abrupt, the server publishes the will |
+//! | `set_on_reconnect(h)`        | [`Client::events`]: [`Event::Reconnected`]        |
+//!
+//! Every awaited operation is bounded by the operation timeout
+//! ([`ConnectOptions::operation_timeout`], 30 s by default; [`Client::with_timeout`] for one
+//! call) and fails with [`ClientError::Timeout`] past it. Operations are cancel-safe: dropping a
+//! `publish` future (or hitting its timeout) only drops the wait; a message handed to the task
+//! stays queued or in flight in the session and is delivered as usual.
+//!
+//! When the transport is lost, the client reconnects with exponential backoff
+//! ([`ReconnectPolicy`]); publishes made meanwhile wait in the session's bounded queue and are
+//! sent after the reconnection. With a resumed session (`clean_start(false)`, and a session
+//! expiry in 5.0), unacknowledged QoS 1/2 messages are resent with DUP.
+//!
+//! Transports: TCP ([`Client::connect`]) for now; any [`Connector`] (TLS, WebSocket, a proxy)
+//! through [`Client::connect_with`].
+//!
+//! ```no_run
+//! use myqtt_proto::codec::QoS;
+//! use myqtt_tokio::client::{Client, ConnectOptions};
+//!
+//! # async fn example() -> Result<(), myqtt_tokio::client::ClientError> {
+//! let client = Client::connect("localhost:1883", ConnectOptions::new("id").keep_alive(30)).await?;
+//! let granted: QoS = client.subscribe("topic", QoS::AtMostOnce).await?;
+//! client.on_message(|msg| println!("{}: {} bytes", msg.topic, msg.payload.len()));
+//! client
+//!     .publish("topic", &b"this is a test message"[..], QoS::AtLeastOnce, true)
+//!     .await?;
+//! client.ping().await?;
+//! client.close().await?;
+//! # let _ = granted;
+//! # Ok(())
+//! # }
+//! ```
+
+mod actor;
+mod error;
+mod event;
+mod options;
+mod transport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use myqtt_proto::client::Client as Core;
+use myqtt_proto::codec::{Publish, QoS, ReasonCode, SubscribeProperties, Subscription};
+use myqtt_proto::topic::{TopicFilter, TopicName};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+pub use error::ClientError;
+pub use event::{Event, Events, Messages};
+pub use options::{ConnectOptions, ReconnectPolicy};
+pub use transport::{BoxStream, ConnectFuture, Connector, ServerAddr, Stream, TcpConnector};
+
+use actor::{Actor, Command, Reply, Settings, Shared};
+
+/// Commands waiting for the task; senders beyond it wait (within their timeout).
+const COMMAND_CAPACITY: usize = 256;
+
+/// Lifecycle events kept for slow [`Events`] readers.
+const EVENT_CAPACITY: usize = 64;
+
+/// A handle to an MQTT connection (MyQtt's `Conn`). Clone it freely; the connection is closed
+/// gracefully when the last handle is dropped (as by [`Client::close`]).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+struct Inner {
+    commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<bool>,
+    shared: Arc<Shared>,
+    events: broadcast::Receiver<Event>,
+    message_capacity: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("connected", &self.is_connected())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects over TCP to `addr` (`"host:port"` or a `SocketAddr`) and resolves once CONNACK
+    /// accepted the connection.
+    ///
+    /// Fails with [`ClientError::Io`] if the transport cannot be opened,
+    /// [`ClientError::Refused`] with the server's reason code if CONNACK refuses,
+    /// [`ClientError::ConnectFailed`] if the connection ends otherwise before CONNACK (including
+    /// the connect timeout). The first connection is not retried.
+    pub async fn connect(
+        addr: impl Into<ServerAddr>,
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        Self::connect_with(TcpConnector::new(addr), options).await
+    }
+
+    /// [`Client::connect`] over any transport: `connector` opens the first connection and
+    /// every reconnection.
+    pub async fn connect_with(
+        connector: impl Connector,
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        let config = options.to_config()?;
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
+        let (first_tx, first_rx) = oneshot::channel();
+        let shared = Arc::new(Shared::default());
+        let settings = Settings {
+            reconnect: options.reconnect,
+            resubscribe: options.resubscribe,
+            connect_timeout: options.connect_timeout,
+            write_timeout: options.operation_timeout,
+        };
+        let actor = Actor::new(
+            Core::new(config),
+            Arc::new(connector),
+            settings,
+            commands_rx,
+            shutdown_rx,
+            shared.clone(),
+            events_tx,
+            first_tx,
+        );
+        tokio::spawn(actor.run());
+        let client = Client {
+            inner: Arc::new(Inner {
+                commands: commands_tx,
+                shutdown: shutdown_tx,
+                shared,
+                events: events_rx,
+                message_capacity: options.message_capacity,
+            }),
+            timeout: options.operation_timeout,
+        };
+        // Dropping this future drops `client`, and with it the task.
+        match first_rx.await {
+            Ok(Ok(())) => Ok(client),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ClientError::Closed),
+        }
+    }
+
+    /// A handle whose operations use `timeout` instead of the operation timeout of the options.
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            timeout,
+        }
+    }
+
+    /// Whether a connection is established (CONNACK accepted it and it has not been lost).
+    pub fn is_connected(&self) -> bool {
+        self.inner.shared.is_connected()
+    }
+
+    /// Subscribes to one filter (MyQtt `conn.sub`) and returns the QoS the server granted.
+    ///
+    /// A failure code in SUBACK is [`ClientError::SubscribeRefused`]. Requires a connection
+    /// ([`ClientError::NotConnected`] between reconnections).
+    pub async fn subscribe<F>(&self, filter: F, qos: QoS) -> Result<QoS, ClientError>
+    where
+        F: TryInto<TopicFilter>,
+        ClientError: From<F::Error>,
+    {
+        let filter = filter.try_into()?;
+        let results = self
+            .subscribe_many(vec![Subscription::new(filter, qos)])
+            .await?;
+        match results.into_iter().next() {
+            Some(Ok(qos)) => Ok(qos),
+            Some(Err(rc)) => Err(ClientError::SubscribeRefused(rc)),
+            None => Err(ClientError::SubscribeRefused(ReasonCode::UnspecifiedError)),
+        }
+    }
+
+    /// Subscribes to several filters in one SUBSCRIBE; one result per filter, in order: the
+    /// granted QoS or the server's failure code.
+    pub async fn subscribe_many(
+        &self,
+        subscriptions: Vec<Subscription>,
+    ) -> Result<Vec<Result<QoS, ReasonCode>>, ClientError> {
+        self.subscribe_with_properties(subscriptions, SubscribeProperties::default())
+            .await
+    }
+
+    /// [`Client::subscribe_many`] with MQTT 5.0 properties (subscription identifier, user
+    /// properties).
+    pub async fn subscribe_with_properties(
+        &self,
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+    ) -> Result<Vec<Result<QoS, ReasonCode>>, ClientError> {
+        let codes = self
+            .request(|reply| Command::Subscribe {
+                subscriptions,
+                properties,
+                reply,
+            })
+            .await?;
+        Ok(codes
+            .into_iter()
+            .map(|rc| rc.granted_qos().ok_or(rc))
+            .collect())
+    }
+
+    /// Unsubscribes from one filter. A 5.0 failure code in UNSUBACK is
+    /// [`ClientError::UnsubscribeRefused`]; "No subscription existed" is not a failure.
+    pub async fn unsubscribe<F>(&self, filter: F) -> Result<(), ClientError>
+    where
+        F: TryInto<TopicFilter>,
+        ClientError: From<F::Error>,
+    {
+        let filter = filter.try_into()?;
+        let results = self.unsubscribe_many(vec![filter]).await?;
+        match results.into_iter().find(|rc| rc.is_error()) {
+            Some(rc) => Err(ClientError::UnsubscribeRefused(rc)),
+            None => Ok(()),
+        }
+    }
+
+    /// Unsubscribes from several filters in one UNSUBSCRIBE; returns the per-filter reason
+    /// codes (MQTT 5.0; empty in 3.x, whose UNSUBACK has none).
+    pub async fn unsubscribe_many(
+        &self,
+        filters: Vec<TopicFilter>,
+    ) -> Result<Vec<ReasonCode>, ClientError> {
+        self.request(|reply| Command::Unsubscribe { filters, reply })
+            .await
+    }
+
+    /// Publishes `payload` on `topic` (MyQtt `conn.pub` with wait).
+    ///
+    /// Resolves when the message is handed to the transport (QoS 0), acknowledged by PUBACK
+    /// (QoS 1) or completed by PUBCOMP (QoS 2), with the server's reason code (Success, or e.g.
+    /// No matching subscribers in 5.0). A refusal (5.0 code >= 0x80) is
+    /// [`ClientError::PublishRefused`]. While disconnected the message waits in the session
+    /// queue and is sent after the reconnection.
+    pub async fn publish<T>(
+        &self,
+        topic: T,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<ReasonCode, ClientError>
+    where
+        T: TryInto<TopicName>,
+        ClientError: From<T::Error>,
+    {
+        let mut publish = Publish::new(topic.try_into()?, payload);
+        publish.qos = qos;
+        publish.retain = retain;
+        self.publish_message(publish).await
+    }
+
+    /// Publishes a prepared message (5.0 properties, ...); see [`Client::publish`]. The packet
+    /// identifier and DUP flag are assigned by the session.
+    pub async fn publish_message(&self, publish: Publish) -> Result<ReasonCode, ClientError> {
+        self.request(|reply| Command::Publish { publish, reply })
+            .await
+    }
+
+    /// Sends PINGREQ and resolves on PINGRESP (MyQtt `conn.ping`).
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.request(|reply| Command::Ping { reply }).await
+    }
+
+    /// Sends DISCONNECT (Normal disconnection) and closes the connection (MyQtt `conn.close`):
+    /// the server discards the will. No reconnection follows; operations still waiting fail
+    /// with [`ClientError::Closed`], and so do later ones. Closing a closed client succeeds.
+    pub async fn close(&self) -> Result<(), ClientError> {
+        self.close_with_reason(ReasonCode::Success).await
+    }
+
+    /// [`Client::close`] with a 5.0 DISCONNECT reason code (e.g. Disconnect with Will Message,
+    /// to have the server publish the will anyway).
+    pub async fn close_with_reason(&self, reason: ReasonCode) -> Result<(), ClientError> {
+        match self.request(|reply| Command::Close { reason, reply }).await {
+            Err(ClientError::Closed) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Drops the connection at once, without DISCONNECT (MyQtt `conn.shutdown`): the server
+    /// publishes the will. No reconnection follows.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Calls `handler` for every received message (MyQtt `conn.set_msg_received`), replacing
+    /// the previous handler. It runs on the client task: keep it short and non-blocking (hand
+    /// work to another task). It is independent of [`Client::messages`], which also receives
+    /// every message when used.
+    pub fn on_message(&self, handler: impl Fn(Publish) + Send + Sync + 'static) {
+        self.inner.shared.set_handler(Arc::new(handler));
+    }
+
+    /// Received messages as a bounded queue / [`futures_core::Stream`] (capacity
+    /// [`ConnectOptions::message_capacity`]). One queue is active at a time: a new call replaces
+    /// (and ends) the previous one. Messages that arrived before the call are not in it.
+    ///
+    /// When the queue is full the client stops reading the socket until it has room again:
+    /// backpressure goes to the server, memory stays bounded. See [`Messages`].
+    pub fn messages(&self) -> Messages {
+        let (tx, rx) = mpsc::channel(self.inner.message_capacity);
+        self.inner.shared.set_sink(tx);
+        Messages::new(rx)
+    }
+
+    /// Lifecycle events from now on: disconnections, reconnection attempts, `Reconnected`
+    /// (MyQtt `on_reconnect`). See [`Events`].
+    pub fn events(&self) -> Events {
+        Events::new(self.inner.events.resubscribe())
+    }
+
+    /// Sends a command to the task and waits for its reply, both within the timeout.
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, ClientError> {
+        let (reply, response) = oneshot::channel();
+        let command = command(reply);
+        let exchange = async {
+            self.inner
+                .commands
+                .send(command)
+                .await
+                .map_err(|_| ClientError::Closed)?;
+            response.await.map_err(|_| ClientError::Closed)?
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+}

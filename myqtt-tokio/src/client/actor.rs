@@ -1,0 +1,721 @@
+//! The background task behind a [`Client`](super::Client) handle: it owns the sans-IO
+//! [`myqtt_proto::client::Client`] and the transport, and runs the DESIGN §4 drive loop: bytes
+//! read -> `handle_input`; deadline -> `handle_timeout`; commands from handles -> core commands;
+//! after every step, drain `poll_transmit` to the socket and `poll_event` to the waiting
+//! futures and the application. No MQTT rule is decided here.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use myqtt_proto::client::{
+    Client as Core, ClientEvent, CloseReason, PublishOutcome, PublishToken, RequestToken,
+};
+use myqtt_proto::codec::{Publish, ReasonCode, SubscribeProperties, Subscription};
+use myqtt_proto::topic::TopicFilter;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, trace, warn};
+
+use super::ClientError;
+use super::event::Event;
+use super::options::ReconnectPolicy;
+use super::transport::{BoxStream, Connector};
+use crate::Clock;
+
+/// Bytes read at most per socket read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where an operation's result goes.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
+
+/// The application's message handler.
+pub(crate) type Handler = Arc<dyn Fn(Publish) + Send + Sync>;
+
+/// Requests from handles to the task.
+pub(crate) enum Command {
+    Publish {
+        publish: Publish,
+        reply: Reply<ReasonCode>,
+    },
+    Subscribe {
+        subscriptions: Vec<Subscription>,
+        properties: SubscribeProperties,
+        reply: Reply<Vec<ReasonCode>>,
+    },
+    Unsubscribe {
+        filters: Vec<TopicFilter>,
+        reply: Reply<Vec<ReasonCode>>,
+    },
+    Ping {
+        reply: Reply<()>,
+    },
+    Close {
+        reason: ReasonCode,
+        reply: Reply<()>,
+    },
+}
+
+/// State shared between the handles and the task without a round trip.
+#[derive(Default)]
+pub(crate) struct Shared {
+    handler: Mutex<Option<Handler>>,
+    sink: Mutex<Option<mpsc::Sender<Publish>>>,
+    connected: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn set_handler(&self, handler: Handler) {
+        *self.handler.lock().unwrap_or_else(PoisonError::into_inner) = Some(handler);
+    }
+
+    fn handler(&self) -> Option<Handler> {
+        self.handler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_sink(&self, sink: mpsc::Sender<Publish>) {
+        *self.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    }
+
+    fn sink(&self) -> Option<mpsc::Sender<Publish>> {
+        self.sink
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets `closed` if it is still the current sink (its reader is gone).
+    fn drop_sink(&self, closed: &mpsc::Sender<Publish>) {
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        if sink.as_ref().is_some_and(|s| s.same_channel(closed)) {
+            *sink = None;
+        }
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}
+
+/// A SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgment.
+enum PendingRequest {
+    Subscribe {
+        subscriptions: Vec<Subscription>,
+        reply: Reply<Vec<ReasonCode>>,
+    },
+    Unsubscribe {
+        filters: Vec<TopicFilter>,
+        reply: Reply<Vec<ReasonCode>>,
+    },
+    /// Automatic resubscription after a reconnection: results are only logged.
+    Resubscribe,
+}
+
+/// How the task ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Close the transport politely (after DISCONNECT, or after losing it).
+    Graceful,
+    /// Drop the transport at once: no DISCONNECT, so the server publishes the will.
+    Abrupt,
+}
+
+/// What woke the task. Lives on the stack for one loop turn, so the size of `Command` is fine.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Shutdown,
+    Command(Option<Command>),
+    Opened(Result<io::Result<BoxStream>, tokio::task::JoinError>),
+    Read(io::Result<usize>),
+    Deliver(Result<mpsc::OwnedPermit<Publish>, mpsc::error::SendError<()>>),
+    Timeout,
+    Retry,
+}
+
+/// Runtime settings of the task.
+pub(crate) struct Settings {
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) resubscribe: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+}
+
+/// The background task.
+pub(crate) struct Actor {
+    core: Core,
+    clock: Clock,
+    connector: Arc<dyn Connector>,
+    settings: Settings,
+    commands: mpsc::Receiver<Command>,
+    shutdown: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+    events: broadcast::Sender<Event>,
+    /// Reply for the first connection, until CONNACK (or a failure) answers it.
+    first: Option<Reply<()>>,
+    publishes: HashMap<PublishToken, Reply<ReasonCode>>,
+    requests: HashMap<RequestToken, PendingRequest>,
+    pings: VecDeque<Reply<()>>,
+    /// Granted subscriptions, for [`Settings::resubscribe`].
+    subscriptions: BTreeMap<TopicFilter, Subscription>,
+    /// Messages waiting for room in the [`Messages`](super::Messages) queue; while any wait,
+    /// the socket is not read.
+    backlog: VecDeque<Publish>,
+    stream: Option<BoxStream>,
+    opening: Option<JoinHandle<io::Result<BoxStream>>>,
+    retry_at: Option<tokio::time::Instant>,
+    attempt: u32,
+    rx: BytesMut,
+    tx: Vec<u8>,
+    close_reply: Option<Reply<()>>,
+    /// The application asked to close: no reconnection.
+    closing: bool,
+    stop: Option<Stop>,
+}
+
+impl Actor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        core: Core,
+        connector: Arc<dyn Connector>,
+        settings: Settings,
+        commands: mpsc::Receiver<Command>,
+        shutdown: watch::Receiver<bool>,
+        shared: Arc<Shared>,
+        events: broadcast::Sender<Event>,
+        first: Reply<()>,
+    ) -> Self {
+        Actor {
+            core,
+            clock: Clock::new(),
+            connector,
+            settings,
+            commands,
+            shutdown,
+            shared,
+            events,
+            first: Some(first),
+            publishes: HashMap::new(),
+            requests: HashMap::new(),
+            pings: VecDeque::new(),
+            subscriptions: BTreeMap::new(),
+            backlog: VecDeque::new(),
+            stream: None,
+            opening: None,
+            retry_at: None,
+            attempt: 0,
+            rx: BytesMut::new(),
+            tx: Vec::new(),
+            close_reply: None,
+            closing: false,
+            stop: None,
+        }
+    }
+
+    /// Runs until the client is closed, shut down, dropped, or loses a connection it may not
+    /// replace.
+    pub(crate) async fn run(mut self) {
+        self.open();
+        loop {
+            self.drain().await;
+            if let Some(stop) = self.stop {
+                self.finish(stop).await;
+                return;
+            }
+            let step = self.next_step().await;
+            self.handle(step);
+        }
+    }
+
+    /// Waits for the next input.
+    async fn next_step(&mut self) -> Step {
+        let deadline = self.core.poll_timeout().map(|t| self.clock.to_tokio(t));
+        let sink = if self.backlog.is_empty() {
+            None
+        } else {
+            let sink = self.shared.sink();
+            if sink.is_none() {
+                // The reader went away: nobody will take these.
+                self.backlog.clear();
+            }
+            sink
+        };
+        let reading = self.stream.is_some() && self.backlog.is_empty();
+        if reading {
+            self.rx.reserve(READ_CHUNK);
+        }
+        let Actor {
+            shutdown,
+            commands,
+            opening,
+            stream,
+            rx,
+            retry_at,
+            ..
+        } = self;
+        let retry_at = *retry_at;
+        tokio::select! {
+            biased;
+            r = shutdown.changed() => match r {
+                Ok(()) => Step::Shutdown,
+                // Every handle is gone: the command channel is closed as well.
+                Err(_) => Step::Command(None),
+            },
+            cmd = commands.recv() => Step::Command(cmd),
+            r = async { opening.as_mut().expect("guarded by the precondition").await },
+                if opening.is_some() => Step::Opened(r),
+            r = async { stream.as_mut().expect("guarded by the precondition").read_buf(rx).await },
+                if reading => Step::Read(r),
+            r = async { sink.expect("guarded by the precondition").reserve_owned().await },
+                if sink.is_some() => Step::Deliver(r),
+            () = async { tokio::time::sleep_until(deadline.expect("guarded by the precondition")).await },
+                if deadline.is_some() => Step::Timeout,
+            () = async { tokio::time::sleep_until(retry_at.expect("guarded by the precondition")).await },
+                if retry_at.is_some() => Step::Retry,
+        }
+    }
+
+    fn handle(&mut self, step: Step) {
+        let now = self.clock.now();
+        match step {
+            Step::Shutdown => {
+                info!("client shut down: dropping the transport without DISCONNECT");
+                self.stream = None;
+                self.core.handle_closed(now);
+                self.stop = Some(Stop::Abrupt);
+            }
+            Step::Command(Some(cmd)) => self.command(cmd),
+            Step::Command(None) => {
+                debug!("every client handle dropped: closing");
+                self.begin_close(ReasonCode::Success);
+            }
+            Step::Opened(result) => {
+                self.opening = None;
+                match result {
+                    Ok(Ok(stream)) => {
+                        debug!(server = %self.connector.describe(), "transport open, sending CONNECT");
+                        self.stream = Some(stream);
+                        self.rx.clear();
+                        self.core.handle_connected(now);
+                    }
+                    Ok(Err(e)) => self.open_failed(e),
+                    Err(e) => self.open_failed(io::Error::other(e)),
+                }
+            }
+            Step::Read(Ok(0)) => {
+                debug!("transport closed by the server");
+                self.transport_lost();
+            }
+            Step::Read(Ok(n)) => {
+                trace!(bytes = n, "received");
+                self.core.handle_input(now, &mut self.rx);
+            }
+            Step::Read(Err(e)) => {
+                debug!("transport read failed: {e}");
+                self.transport_lost();
+            }
+            Step::Deliver(Ok(permit)) => {
+                if let Some(message) = self.backlog.pop_front() {
+                    permit.send(message);
+                }
+            }
+            Step::Deliver(Err(_)) => self.backlog.clear(),
+            Step::Timeout => self.core.handle_timeout(now),
+            Step::Retry => {
+                self.retry_at = None;
+                self.open();
+            }
+        }
+    }
+
+    /// Starts opening a transport, bounded by the connect timeout.
+    fn open(&mut self) {
+        let connector = self.connector.clone();
+        let limit = self.settings.connect_timeout;
+        debug!(server = %connector.describe(), "opening transport");
+        self.opening = Some(tokio::spawn(async move {
+            match tokio::time::timeout(limit, connector.connect()).await {
+                Ok(result) => result,
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            }
+        }));
+    }
+
+    fn open_failed(&mut self, error: io::Error) {
+        if let Some(first) = self.first.take() {
+            info!(server = %self.connector.describe(), "connection failed: {error}");
+            let _ = first.send(Err(ClientError::Io(error)));
+            self.stop = Some(Stop::Graceful);
+            return;
+        }
+        warn!(server = %self.connector.describe(), attempt = self.attempt, "reconnection failed: {error}");
+        let _ = self.events.send(Event::ReconnectFailed {
+            attempt: self.attempt,
+            error: error.to_string(),
+        });
+        self.schedule_retry();
+    }
+
+    /// The transport failed or the server closed it.
+    fn transport_lost(&mut self) {
+        self.stream = None;
+        self.core.handle_closed(self.clock.now());
+    }
+
+    fn schedule_retry(&mut self) {
+        if self.stop.is_some() || self.closing {
+            self.stop.get_or_insert(Stop::Graceful);
+            return;
+        }
+        if !self.settings.reconnect.enabled {
+            info!("connection lost and reconnection is disabled: stopping");
+            self.stop = Some(Stop::Graceful);
+            return;
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        let delay = self.settings.reconnect.delay(self.attempt);
+        info!(attempt = self.attempt, ?delay, "reconnecting");
+        let _ = self.events.send(Event::Reconnecting {
+            attempt: self.attempt,
+            delay,
+        });
+        self.retry_at = Some(tokio::time::Instant::now() + delay);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = self.clock.now();
+        match cmd {
+            Command::Publish { publish, reply } => {
+                debug!(topic = %publish.topic, qos = ?publish.qos, retain = publish.retain, len = publish.payload.len(), "publish");
+                match self.core.publish(now, publish) {
+                    Ok(token) => {
+                        self.publishes.insert(token, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Subscribe {
+                subscriptions,
+                properties,
+                reply,
+            } => {
+                debug!(filters = ?subscriptions.iter().map(|s| s.filter.as_str()).collect::<Vec<_>>(), "subscribe");
+                match self
+                    .core
+                    .subscribe_with_properties(now, &subscriptions, properties)
+                {
+                    Ok(token) => {
+                        let pending = PendingRequest::Subscribe {
+                            subscriptions,
+                            reply,
+                        };
+                        self.requests.insert(token, pending);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Unsubscribe { filters, reply } => {
+                debug!(filters = ?filters.iter().map(|f| f.as_str()).collect::<Vec<_>>(), "unsubscribe");
+                match self.core.unsubscribe(now, &filters) {
+                    Ok(token) => {
+                        let pending = PendingRequest::Unsubscribe { filters, reply };
+                        self.requests.insert(token, pending);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Ping { reply } => match self.core.ping(now) {
+                Ok(()) => {
+                    debug!("ping");
+                    self.pings.push_back(reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Close { reason, reply } => {
+                self.close_reply = Some(reply);
+                self.begin_close(reason);
+            }
+        }
+    }
+
+    /// DISCONNECT (when connected) and stop.
+    fn begin_close(&mut self, reason: ReasonCode) {
+        self.closing = true;
+        if self.core.is_connected() {
+            info!("closing: sending DISCONNECT");
+            // The core reports Closed(Local), which stops the task after the bytes are out.
+            self.core.disconnect(self.clock.now(), reason);
+        } else {
+            self.stop = Some(Stop::Graceful);
+        }
+    }
+
+    /// Drains the core: transmit to the socket, events to the application, until both are
+    /// empty (handling an event can produce more output, e.g. resubscription).
+    async fn drain(&mut self) {
+        loop {
+            let n = self.core.poll_transmit(&mut self.tx);
+            if n > 0 {
+                self.write().await;
+            }
+            let mut any = false;
+            while let Some(event) = self.core.poll_event() {
+                any = true;
+                self.event(event);
+            }
+            if n == 0 && !any {
+                return;
+            }
+        }
+    }
+
+    /// Writes the transmit buffer; a failure or a stall beyond the write timeout loses the
+    /// transport.
+    async fn write(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            self.tx.clear();
+            return;
+        };
+        trace!(bytes = self.tx.len(), "sending");
+        let limit = self.settings.write_timeout;
+        let result = tokio::time::timeout(limit, async {
+            stream.write_all(&self.tx).await?;
+            stream.flush().await
+        })
+        .await;
+        self.tx.clear();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!("transport write failed: {e}");
+                self.transport_lost();
+            }
+            Err(_) => {
+                warn!(?limit, "transport write stalled: dropping the connection");
+                self.transport_lost();
+            }
+        }
+    }
+
+    fn event(&mut self, event: ClientEvent) {
+        match event {
+            ClientEvent::Connected {
+                session_present, ..
+            } => self.connected(session_present),
+            ClientEvent::Message { publish, .. } => {
+                debug!(topic = %publish.topic, qos = ?publish.qos, retain = publish.retain, dup = publish.dup, len = publish.payload.len(), "message received");
+                self.deliver(publish);
+            }
+            ClientEvent::Published { token, outcome } => {
+                debug!(token = token.0, ?outcome, "publish completed");
+                if let Some(reply) = self.publishes.remove(&token) {
+                    let _ = reply.send(publish_result(outcome));
+                }
+            }
+            ClientEvent::Subscribed { token, results } => {
+                debug!(token = token.0, ?results, "subscribed");
+                match self.requests.remove(&token) {
+                    Some(PendingRequest::Subscribe {
+                        subscriptions,
+                        reply,
+                    }) => {
+                        for (sub, rc) in subscriptions.into_iter().zip(&results) {
+                            if !rc.is_error() {
+                                self.subscriptions.insert(sub.filter.clone(), sub);
+                            }
+                        }
+                        let _ = reply.send(Ok(results));
+                    }
+                    Some(PendingRequest::Resubscribe) => {
+                        info!(?results, "resubscribed after reconnection");
+                    }
+                    _ => {}
+                }
+            }
+            ClientEvent::Unsubscribed { token, results } => {
+                debug!(token = token.0, ?results, "unsubscribed");
+                if let Some(PendingRequest::Unsubscribe { filters, reply }) =
+                    self.requests.remove(&token)
+                {
+                    for filter in &filters {
+                        self.subscriptions.remove(filter);
+                    }
+                    let _ = reply.send(Ok(results));
+                }
+            }
+            ClientEvent::RequestAborted { token } => match self.requests.remove(&token) {
+                Some(
+                    PendingRequest::Subscribe { reply, .. }
+                    | PendingRequest::Unsubscribe { reply, .. },
+                ) => {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+                Some(PendingRequest::Resubscribe) => {
+                    warn!("resubscription lost with its connection");
+                }
+                None => {}
+            },
+            ClientEvent::PingResponse => {
+                debug!("pong");
+                if let Some(reply) = self.pings.pop_front() {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            ClientEvent::AuthChallenge(auth) => {
+                warn!(
+                    reason = ?auth.reason_code,
+                    "enhanced authentication is not supported by this client yet"
+                );
+            }
+            ClientEvent::Closed(reason) => self.closed(reason),
+        }
+    }
+
+    fn connected(&mut self, session_present: bool) {
+        self.shared.connected.store(true, Ordering::Relaxed);
+        self.attempt = 0;
+        info!(server = %self.connector.describe(), client_id = %self.core.client_id(), session_present, "connected");
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Ok(()));
+            return;
+        }
+        let _ = self.events.send(Event::Reconnected { session_present });
+        if self.settings.resubscribe && !session_present && !self.subscriptions.is_empty() {
+            let subs: Vec<Subscription> = self.subscriptions.values().cloned().collect();
+            match self.core.subscribe(self.clock.now(), &subs) {
+                Ok(token) => {
+                    self.requests.insert(token, PendingRequest::Resubscribe);
+                }
+                Err(e) => warn!("resubscription refused: {e}"),
+            }
+        }
+    }
+
+    fn closed(&mut self, reason: CloseReason) {
+        self.shared.connected.store(false, Ordering::Relaxed);
+        // Bytes still queued (a DISCONNECT) were written before this event was drained.
+        self.stream = None;
+        for reply in self.pings.drain(..) {
+            let _ = reply.send(Err(ClientError::ConnectionLost));
+        }
+        if let Some(first) = self.first.take() {
+            info!(?reason, "connection failed");
+            let error = match reason {
+                CloseReason::Refused(connack) => ClientError::Refused(connack.reason_code),
+                other => ClientError::ConnectFailed(other),
+            };
+            let _ = first.send(Err(error));
+            self.stop = Some(Stop::Graceful);
+            return;
+        }
+        info!(?reason, "disconnected");
+        let _ = self.events.send(Event::Disconnected { reason });
+        self.schedule_retry();
+    }
+
+    /// Hands a message to the handler and to the [`Messages`](super::Messages) queue.
+    fn deliver(&mut self, publish: Publish) {
+        let sink = self.shared.sink();
+        if let Some(handler) = self.shared.handler() {
+            if sink.is_some() {
+                handler(publish.clone());
+            } else {
+                handler(publish);
+                return;
+            }
+        }
+        let Some(sink) = sink else {
+            return;
+        };
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(publish);
+            return;
+        }
+        match sink.try_send(publish) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(publish)) => self.backlog.push_back(publish),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.shared.drop_sink(&sink),
+        }
+    }
+
+    /// Ends the task: closes the transport and completes everything still waiting.
+    async fn finish(&mut self, stop: Stop) {
+        if let Some(opening) = self.opening.take() {
+            opening.abort();
+        }
+        if let Some(mut stream) = self.stream.take()
+            && stop == Stop::Graceful
+        {
+            let _ = tokio::time::timeout(self.settings.write_timeout, stream.shutdown()).await;
+        }
+        self.shared.connected.store(false, Ordering::Relaxed);
+        for (_, reply) in self.publishes.drain() {
+            let _ = reply.send(Err(ClientError::Closed));
+        }
+        for (_, pending) in self.requests.drain() {
+            if let PendingRequest::Subscribe { reply, .. }
+            | PendingRequest::Unsubscribe { reply, .. } = pending
+            {
+                let _ = reply.send(Err(ClientError::Closed));
+            }
+        }
+        for reply in self.pings.drain(..) {
+            let _ = reply.send(Err(ClientError::Closed));
+        }
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Err(ClientError::Closed));
+        }
+        self.commands.close();
+        while let Ok(cmd) = self.commands.try_recv() {
+            refuse(cmd);
+        }
+        info!("client stopped");
+        let _ = self.events.send(Event::Stopped);
+        if let Some(reply) = self.close_reply.take() {
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+/// Answers a command that arrived after the task stopped.
+fn refuse(cmd: Command) {
+    match cmd {
+        Command::Publish { reply, .. } => {
+            let _ = reply.send(Err(ClientError::Closed));
+        }
+        Command::Subscribe { reply, .. } | Command::Unsubscribe { reply, .. } => {
+            let _ = reply.send(Err(ClientError::Closed));
+        }
+        Command::Ping { reply } => {
+            let _ = reply.send(Err(ClientError::Closed));
+        }
+        Command::Close { reply, .. } => {
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+/// The result a `publish` future resolves to.
+fn publish_result(outcome: PublishOutcome) -> Result<ReasonCode, ClientError> {
+    match outcome {
+        PublishOutcome::Acknowledged(rc) if rc.is_error() => Err(ClientError::PublishRefused(rc)),
+        PublishOutcome::Acknowledged(rc) => Ok(rc),
+        PublishOutcome::SessionLost => Err(ClientError::SessionLost),
+        PublishOutcome::Discarded => Err(ClientError::Closed),
+        PublishOutcome::Rejected(e) => Err(e.into()),
+    }
+}

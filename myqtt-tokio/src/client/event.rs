@@ -1,0 +1,114 @@
+//! What the client hands to the application besides operation results: lifecycle [`Event`]s
+//! and received messages ([`Messages`]).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use myqtt_proto::client::CloseReason;
+use myqtt_proto::codec::Publish;
+use tokio::sync::{broadcast, mpsc};
+
+/// A lifecycle event of the connection, from [`Client::events`](super::Client::events).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The connection ended: transport loss, keepalive timeout, server DISCONNECT, protocol
+    /// violation, or [`Client::close`](super::Client::close) (`CloseReason::Local`).
+    Disconnected {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A reconnection attempt will start after `delay`.
+    Reconnecting {
+        /// Attempt number since the connection was lost, from 1.
+        attempt: u32,
+        /// Backoff delay before it.
+        delay: Duration,
+    },
+    /// A reconnection attempt could not open the transport.
+    ReconnectFailed {
+        /// Attempt number.
+        attempt: u32,
+        /// The transport error.
+        error: String,
+    },
+    /// CONNACK accepted a reconnection (MyQtt's `on_reconnect`). With `session_present`, the
+    /// session resumed: unacknowledged QoS 1/2 messages were resent with DUP. Without it,
+    /// subscriptions are gone unless [`ConnectOptions::resubscribe`](super::ConnectOptions::resubscribe)
+    /// is on, and messages that were in flight completed with
+    /// [`ClientError::SessionLost`](super::ClientError::SessionLost).
+    Reconnected {
+        /// Whether the server resumed the session.
+        session_present: bool,
+    },
+    /// The client stopped for good: closed, shut down, or disconnected with reconnection off.
+    Stopped,
+}
+
+/// Lifecycle events, from [`Client::events`](super::Client::events).
+///
+/// Backed by a bounded broadcast channel of 64 events: a receiver that falls behind skips the
+/// oldest events (logged) instead of holding memory or slowing the client. The stream ends
+/// after [`Event::Stopped`].
+#[derive(Debug)]
+pub struct Events {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl Events {
+    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
+        Events { rx }
+    }
+
+    /// The next event; `None` once the client stopped and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => return Some(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "client events receiver lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// Received messages, from [`Client::messages`](super::Client::messages): a bounded queue read
+/// with [`Messages::recv`] or as a [`futures_core::Stream`].
+///
+/// When the application does not read and the queue is full, the client stops reading the
+/// socket, so the server (and TCP) holds the backlog instead of this process' memory. Messages
+/// are acknowledged when they are received, so a QoS 1/2 message in the queue is the
+/// application's responsibility. Keep-alive still runs, but a PINGRESP cannot be read either:
+/// a reader stalled for longer than the ping timeout loses the connection (and reconnects).
+#[derive(Debug)]
+pub struct Messages {
+    rx: mpsc::Receiver<Publish>,
+}
+
+impl Messages {
+    pub(crate) fn new(rx: mpsc::Receiver<Publish>) -> Self {
+        Messages { rx }
+    }
+
+    /// The next message; `None` once the client stopped or another [`Messages`] replaced this
+    /// one.
+    pub async fn recv(&mut self) -> Option<Publish> {
+        self.rx.recv().await
+    }
+
+    /// The next message if one is buffered.
+    pub fn try_recv(&mut self) -> Option<Publish> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_core::Stream for Messages {
+    type Item = Publish;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Publish>> {
+        self.rx.poll_recv(cx)
+    }
+}
