@@ -96,5 +96,6 @@ pub fn check_round_trip(packet: &Packet, version: ProtocolVersion) {
     }
 }
 
+pub mod ops;
 #[cfg(test)]
 mod seeds;
