@@ -244,3 +244,22 @@ async fn dropping_a_publish_future_keeps_the_session_consistent() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_panicking_handler_does_not_break_the_client() {
+    within(5, async {
+        let broker = TestBroker::start().await;
+        let client = Client::connect(broker.addr, options("p")).await.unwrap();
+        client.subscribe("p", QoS::AtLeastOnce).await.unwrap();
+        client.on_message(|_| panic!("handler bug"));
+        let mut messages = client.messages();
+        client
+            .publish("p", &b"x"[..], QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        assert_eq!(next(&mut messages).await.topic.as_str(), "p");
+        client.ping().await.unwrap();
+        client.close().await.unwrap();
+    })
+    .await;
+}

@@ -283,3 +283,112 @@ async fn without_reconnection_a_lost_connection_stops_the_client() {
     })
     .await;
 }
+
+/// A scripted server: the first connection swallows a QoS 1 PUBLISH and drops the socket;
+/// the second answers CONNACK with Session Present, expects the PUBLISH again with DUP and the
+/// same packet id, and acknowledges it.
+#[tokio::test]
+async fn in_flight_messages_are_resent_with_dup_when_the_session_resumes() {
+    use bytes::BytesMut;
+    use myqtt_proto::codec::{Packet, PublishAck};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn read_packet(stream: &mut TcpStream, rx: &mut BytesMut) -> Packet {
+        loop {
+            if let Ok(p) = Packet::decode(rx, ProtocolVersion::V5, 1 << 20) {
+                return p;
+            }
+            assert!(stream.read_buf(rx).await.unwrap() > 0, "client closed");
+        }
+    }
+
+    within(5, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut rx = BytesMut::new();
+            assert!(matches!(
+                read_packet(&mut s, &mut rx).await,
+                Packet::Connect(_)
+            ));
+            s.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]).await.unwrap();
+            let Packet::Publish(first) = read_packet(&mut s, &mut rx).await else {
+                panic!("expected PUBLISH");
+            };
+            assert!(!first.dup);
+            drop(s);
+
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut rx = BytesMut::new();
+            assert!(matches!(
+                read_packet(&mut s, &mut rx).await,
+                Packet::Connect(_)
+            ));
+            s.write_all(&[0x20, 0x03, 0x01, 0x00, 0x00]).await.unwrap();
+            let Packet::Publish(again) = read_packet(&mut s, &mut rx).await else {
+                panic!("expected PUBLISH");
+            };
+            assert!(again.dup);
+            assert_eq!(again.packet_id, first.packet_id);
+            assert_eq!(again.payload, first.payload);
+            let mut out = Vec::new();
+            Packet::PubAck(PublishAck::new(again.packet_id.unwrap()))
+                .encode_to(ProtocolVersion::V5, &mut out)
+                .unwrap();
+            s.write_all(&out).await.unwrap();
+            // Hold the connection until the client closes it.
+            while s.read_buf(&mut rx).await.unwrap_or(0) > 0 {}
+        });
+
+        let client = Client::connect(addr, persistent("dup")).await.unwrap();
+        let mut events = client.events();
+        let rc = client
+            .publish("d", &b"once"[..], QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        assert!(!rc.is_error());
+        let e = wait_for(&mut events, |e| matches!(e, Event::Reconnected { .. })).await;
+        assert_eq!(
+            e,
+            Event::Reconnected {
+                session_present: true
+            }
+        );
+        client.close().await.unwrap();
+        server.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_gets_every_message_in_order() {
+    within(5, async {
+        let broker = TestBroker::start().await;
+        let slow = Client::connect(broker.addr, ConnectOptions::new("slow").message_capacity(2))
+            .await
+            .unwrap();
+        slow.subscribe("f", QoS::AtLeastOnce).await.unwrap();
+        let mut messages = slow.messages();
+        let fast = Client::connect(broker.addr, ConnectOptions::new("fast"))
+            .await
+            .unwrap();
+        for i in 0..200u32 {
+            fast.publish("f", i.to_be_bytes().to_vec(), QoS::AtLeastOnce, false)
+                .await
+                .unwrap();
+        }
+        // The reader was idle: the client held at most its queue plus one read's backlog.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(slow.is_connected());
+        for i in 0..200u32 {
+            let m = next(&mut messages).await;
+            assert_eq!(m.payload.as_ref(), i.to_be_bytes());
+        }
+        slow.ping().await.unwrap();
+        slow.close().await.unwrap();
+        fast.close().await.unwrap();
+    })
+    .await;
+}

@@ -631,11 +631,11 @@ impl Actor {
     fn deliver(&mut self, publish: Publish) {
         let sink = self.shared.sink();
         if let Some(handler) = self.shared.handler() {
-            if sink.is_some() {
-                handler(publish.clone());
-            } else {
-                handler(publish);
-                return;
+            let message = publish.clone();
+            // A panicking handler must not take the connection down with the task.
+            let call = std::panic::AssertUnwindSafe(|| handler(message));
+            if std::panic::catch_unwind(call).is_err() {
+                warn!("the message handler panicked");
             }
         }
         let Some(sink) = sink else {
