@@ -263,3 +263,53 @@ async fn a_panicking_handler_does_not_break_the_client() {
     })
     .await;
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    fn assert_send<T: Send + 'static>() {}
+    assert_send_sync::<Client>();
+    assert_send::<myqtt_tokio::client::Messages>();
+    assert_send::<myqtt_tokio::client::Events>();
+}
+
+/// A custom transport (here TCP counting its openings) through `connect_with`.
+#[tokio::test]
+async fn custom_connectors_open_every_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use myqtt_tokio::client::{ConnectFuture, Connector, TcpConnector};
+
+    struct Counting(TcpConnector, Arc<AtomicUsize>);
+    impl Connector for Counting {
+        fn connect(&self) -> ConnectFuture<'_> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.connect()
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+    }
+
+    within(5, async {
+        let broker = TestBroker::start().await;
+        let count = Arc::new(AtomicUsize::new(0));
+        let connector = Counting(TcpConnector::new(broker.addr), count.clone());
+        let options = ConnectOptions::new("custom").reconnect(ReconnectPolicy::backoff(
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ));
+        let client = Client::connect_with(connector, options).await.unwrap();
+        let mut events = client.events();
+        broker.kill("custom").await;
+        loop {
+            if let Some(myqtt_tokio::client::Event::Reconnected { .. }) = events.recv().await {
+                break;
+            }
+        }
+        assert_eq!(count.load(Ordering::Relaxed), 2);
+        client.close().await.unwrap();
+    })
+    .await;
+}

@@ -24,7 +24,7 @@ use tracing::{debug, info, trace, warn};
 use super::ClientError;
 use super::event::Event;
 use super::options::ReconnectPolicy;
-use super::transport::{BoxStream, Connector};
+use super::transport::{BoxTransport, Connector};
 use crate::Clock;
 
 /// Bytes read at most per socket read.
@@ -132,7 +132,7 @@ enum Stop {
 enum Step {
     Shutdown,
     Command(Option<Command>),
-    Opened(Result<io::Result<BoxStream>, tokio::task::JoinError>),
+    Opened(Result<io::Result<BoxTransport>, tokio::task::JoinError>),
     Read(io::Result<usize>),
     Deliver(Result<mpsc::OwnedPermit<Publish>, mpsc::error::SendError<()>>),
     Timeout,
@@ -167,8 +167,8 @@ pub(crate) struct Actor {
     /// Messages waiting for room in the [`Messages`](super::Messages) queue; while any wait,
     /// the socket is not read.
     backlog: VecDeque<Publish>,
-    stream: Option<BoxStream>,
-    opening: Option<JoinHandle<io::Result<BoxStream>>>,
+    stream: Option<BoxTransport>,
+    opening: Option<JoinHandle<io::Result<BoxTransport>>>,
     retry_at: Option<tokio::time::Instant>,
     attempt: u32,
     rx: BytesMut,

@@ -67,7 +67,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 pub use error::ClientError;
 pub use event::{Event, Events, Messages};
 pub use options::{ConnectOptions, ReconnectPolicy};
-pub use transport::{BoxStream, ConnectFuture, Connector, ServerAddr, Stream, TcpConnector};
+pub use transport::{BoxTransport, ConnectFuture, Connector, ServerAddr, TcpConnector, Transport};
 
 use actor::{Actor, Command, Reply, Settings, Shared};
 

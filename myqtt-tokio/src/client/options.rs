@@ -210,7 +210,7 @@ impl ConnectOptions {
         self
     }
 
-    /// Time allowed for the TCP connection plus CONNACK (default 30 s).
+    /// Time allowed for opening the transport, and then again for CONNACK (default 30 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

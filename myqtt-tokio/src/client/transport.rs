@@ -11,15 +11,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// A byte stream carrying MQTT packets (TCP, TLS over TCP, a WebSocket adapter...).
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Transport for T {}
 
-/// A boxed [`Stream`], what a [`Connector`] yields.
-pub type BoxStream = Box<dyn Stream>;
+/// A boxed [`Transport`], what a [`Connector`] yields.
+pub type BoxTransport = Box<dyn Transport>;
 
 /// The future a [`Connector`] returns.
-pub type ConnectFuture<'a> = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + Send + 'a>>;
+pub type ConnectFuture<'a> = Pin<Box<dyn Future<Output = io::Result<BoxTransport>> + Send + 'a>>;
 
 /// Opens a new transport to the server; called for the first connection and for every
 /// reconnection. Implement it to bring your own transport (TLS, WebSocket, a proxy) to
@@ -107,7 +107,7 @@ impl Connector for TcpConnector {
         Box::pin(async move {
             let stream = TcpStream::connect(self.addr.as_str()).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as BoxStream)
+            Ok(Box::new(stream) as BoxTransport)
         })
     }
 
