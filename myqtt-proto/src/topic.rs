@@ -295,14 +295,21 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     }
 }
 
+/// One pass over the bytes: `+` must fill its level, `#` must fill the last level
+/// ([MQTT-4.7.1-2], [MQTT-4.7.1-3]). Both are ASCII, so bytes are enough for UTF-8 text.
 fn validate_levels(s: &str) -> Result<(), TopicError> {
-    let mut levels = s.split('/').peekable();
-    while let Some(level) = levels.next() {
-        let is_last = levels.peek().is_none();
-        if level.contains('#') && (level != "#" || !is_last) {
-            return Err(TopicError::InvalidWildcard);
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b != b'+' && b != b'#' {
+            continue;
         }
-        if level.contains('+') && level != "+" {
+        let starts_level = i == 0 || bytes[i - 1] == b'/';
+        let next = bytes.get(i + 1);
+        let alone = match b {
+            b'#' => next.is_none(),
+            _ => next.is_none_or(|&n| n == b'/'),
+        };
+        if !(starts_level && alone) {
             return Err(TopicError::InvalidWildcard);
         }
     }
