@@ -18,6 +18,10 @@ pub struct ClientConfig {
     pub client_id: MqttString,
     /// Clean Session (3.x) / Clean Start (5.0).
     pub clean_start: bool,
+    /// Send Clean Start only on the first connection; reconnections then resume the session
+    /// (paho's "clean start first only"; useful with a 5.0 Session Expiry Interval). Default
+    /// false: every CONNECT carries `clean_start`.
+    pub clean_start_first_only: bool,
     /// Keep Alive in seconds; 0 disables keepalive pings (§3.1.2.10).
     pub keep_alive: u16,
     /// Will message.
@@ -57,6 +61,7 @@ impl ClientConfig {
             version,
             client_id,
             clean_start: true,
+            clean_start_first_only: false,
             keep_alive: 60,
             will: None,
             username: None,

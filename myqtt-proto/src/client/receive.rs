@@ -54,6 +54,10 @@ impl Client {
             return;
         }
         self.state = ConnectionState::Connected;
+        if self.config.clean_start_first_only {
+            // The session now exists: later connections resume it.
+            self.config.clean_start = false;
+        }
         self.server = if self.config.version.is_v5() {
             ServerLimits::from_connack(&ack.properties, self.config.keep_alive)
         } else {

@@ -285,3 +285,30 @@ fn pubcomp_not_found_after_resume_is_success() {
         }]
     );
 }
+
+/// With `clean_start_first_only`, the first CONNECT starts clean and reconnections resume.
+/// [MQTT-3.1.2-4] [MQTT-3.1.2-5]
+#[test]
+fn clean_start_first_only() {
+    let mut cfg = config(ProtocolVersion::V5);
+    cfg.clean_start_first_only = true;
+    cfg.properties.session_expiry_interval = Some(600);
+    let mut s = Script::new(cfg);
+    let first = s.connect_with(ConnAck::default());
+    assert!(matches!(&first, Packet::Connect(c) if c.clean_start));
+    let _ = s.events();
+    s.drop_transport();
+    let _ = s.events();
+    let again = s.connect_with(ConnAck {
+        session_present: true,
+        ..Default::default()
+    });
+    assert!(matches!(&again, Packet::Connect(c) if !c.clean_start));
+    assert!(matches!(
+        s.events()[..],
+        [ClientEvent::Connected {
+            session_present: true,
+            ..
+        }]
+    ));
+}
