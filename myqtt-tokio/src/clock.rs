@@ -19,13 +19,19 @@ impl Clock {
         let base_unix_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Clock { base: tokio::time::Instant::now(), base_unix_ms }
+        Clock {
+            base: tokio::time::Instant::now(),
+            base_unix_ms,
+        }
     }
 
     /// The current time for the core.
     pub fn now(&self) -> Instant {
         let elapsed = self.base.elapsed().as_millis();
-        Instant::from_millis(self.base_unix_ms.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX)))
+        Instant::from_millis(
+            self.base_unix_ms
+                .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX)),
+        )
     }
 
     /// The tokio instant at which the core's `at` falls.
