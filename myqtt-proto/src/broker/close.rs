@@ -112,7 +112,6 @@ impl<H: BrokerHooks> Broker<H> {
         self.out.events.push_back(BrokerEvent::WillPublished {
             client_id: client_id.clone(),
         });
-        self.book_all();
     }
 
     pub(crate) fn fire_will(&mut self, now: Instant, client_id: &MqttString, generation: u64) {

@@ -145,17 +145,7 @@ impl<H: BrokerHooks> Broker<H> {
     /// it was delivered or queued to.
     pub fn publish(&mut self, now: Instant, publish: Publish) -> usize {
         let message = Message::from_publish(now, &publish, None);
-        let n = self.publish_message(now, message);
-        self.book_all();
-        n
-    }
-
-    /// Marks every connection with output as writable.
-    pub(crate) fn book_all(&mut self) {
-        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
-        for id in ids {
-            self.book(id);
-        }
+        self.publish_message(now, message)
     }
 
     /// Stores or clears the retained message, then routes to subscribers. Returns how many
