@@ -45,4 +45,5 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod store;
