@@ -46,4 +46,5 @@
 //! ```
 
 pub mod auth;
+pub mod config;
 pub mod store;

@@ -132,7 +132,7 @@ struct CompiledRule {
 /// A rule matches when its action covers the operation and its pattern, after substitution,
 /// matches:
 /// - **publish**: the topic name matches the pattern as a topic filter
-///   ([`matches`]; note that a pattern starting with a wildcard does not match topics
+///   ([`matches()`]; note that a pattern starting with a wildcard does not match topics
 ///   starting with `$`, MQTT 5.0 [MQTT-4.7.2-1]);
 /// - **subscribe**, `allow` rule: the pattern covers the requested filter, i.e. every topic the
 ///   filter can match is matched by the pattern ([`filter_covers`]): `a/#` covers `a/+/b`,
@@ -338,7 +338,7 @@ fn substitute(pattern: &str, client_id: &str, username: Option<&str>) -> Option<
 
 /// Whether the topic filter `pattern` covers the topic filter `filter`: every topic name that
 /// `filter` matches is also matched by `pattern` (both valid filters, compared as
-/// [`matches`] compares, including the rule that filters starting with a wildcard do not match
+/// [`matches()`] compares, including the rule that filters starting with a wildcard do not match
 /// topics starting with `$`).
 ///
 /// `a/#` covers `a`, `a/+/b` and `a/#`; `a/+` covers `a/b` and `a/+` but not `a/#` nor
