@@ -8,10 +8,9 @@
 //!   [`SessionStore`](myqtt_proto::store::SessionStore) on [`redb`]: one crash-safe database
 //!   file per data directory, every batch of [`StoreOp`](myqtt_proto::store::StoreOp)s one
 //!   fsynced transaction (group commit).
-//!
-//! Still to come with the runtime issues: TLS configuration helpers over `rustls` (PEM loading,
-//! SNI certificate resolution, client-certificate verification) and the configuration and
-//! password file formats.
+//! - [`tls`]: TLS configuration over `rustls` (`ring` provider): PEM loading, MyQtt's SNI
+//!   certificate handlers as a resolver, client-certificate verification, the client
+//!   configuration, and the facts of an accepted TLS session.
 //!
 //! # Using the store
 //!
@@ -48,3 +47,4 @@
 pub mod auth;
 pub mod config;
 pub mod store;
+pub mod tls;

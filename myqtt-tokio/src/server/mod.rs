@@ -25,6 +25,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use myqtt_proto::broker::{Broker, TransportInfo};
 use myqtt_proto::codec::{Publish, ReasonCode, Subscription};
@@ -32,7 +33,8 @@ use myqtt_proto::topic::TopicFilter;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
 
 pub use hooks::{BoxFuture, ConnectInfo};
 pub use myqtt_proto::broker::{
@@ -46,6 +48,9 @@ use hooks::{ActorHooks, Handlers};
 /// bounds QoS 1/2; this bounds QoS 0 floods). 16 MiB.
 const DEFAULT_MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 
+/// Time a TLS client gets to complete its handshake before its socket is closed.
+const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Configures and starts a [`Server`].
 #[derive(Debug)]
 pub struct ServerBuilder {
@@ -54,6 +59,8 @@ pub struct ServerBuilder {
     handlers: Handlers,
     max_pending_bytes: usize,
     storage: Option<PathBuf>,
+    listen_tls: Vec<(String, Arc<rustls::ServerConfig>)>,
+    tls_handshake_timeout: Duration,
 }
 
 impl ServerBuilder {
@@ -76,6 +83,42 @@ impl ServerBuilder {
     /// listeners may be added (MyQtt `create_listener`).
     pub fn listen(mut self, addr: impl Into<String>) -> Self {
         self.listen.push(addr.into());
+        self
+    }
+
+    /// Adds a TLS listener (MQTT over TLS, usually port 8883; MyQtt `myqtt_tls_listener_new`).
+    ///
+    /// `tls` comes from [`myqtt_host::tls::ServerTls`]: one certificate, or MyQtt's SNI
+    /// handlers (`accept`/`cert`/`key` per server name), optionally requiring client
+    /// certificates. Connections accepted here have `is_tls` set, the SNI server name as
+    /// `server_name`, and the client certificate's subject as `peer_certificate_subject` in
+    /// [`ConnectInfo`] and [`ClientView::transport`]. A failed or slow handshake (see
+    /// [`tls_handshake_timeout`](Self::tls_handshake_timeout)) closes only that socket.
+    ///
+    /// ```no_run
+    /// use myqtt_host::tls::{PemSource, ServerTls};
+    /// use myqtt_tokio::server::Server;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = ServerTls::new()
+    ///     .certificate(PemSource::path("server.crt"), PemSource::path("server.key"))
+    ///     .build()?;
+    /// let server = Server::builder()
+    ///     .listen("0.0.0.0:1883")
+    ///     .listen_tls("0.0.0.0:8883", tls)
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn listen_tls(mut self, addr: impl Into<String>, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.listen_tls.push((addr.into(), tls));
+        self
+    }
+
+    /// Time a TLS client gets to complete its handshake before its socket is closed (default
+    /// 10 s), so clients that open a connection and stall cannot hold sockets forever.
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_handshake_timeout = timeout;
         self
     }
 
@@ -135,6 +178,13 @@ impl ServerBuilder {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push(listener);
         }
+        let mut tls_listeners = Vec::new();
+        for (addr, tls) in &self.listen_tls {
+            let listener = TcpListener::bind(addr.as_str())
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            tls_listeners.push((listener, TlsAcceptor::from(tls.clone())));
+        }
         let (tx, rx) = mpsc::channel(1024);
         let opened = match self.storage.clone() {
             Some(dir) => {
@@ -181,6 +231,17 @@ impl ServerBuilder {
             local_addrs.push(addr);
             accept_tasks.push(tokio::spawn(accept_loop(listener, tx.clone())));
         }
+        for (listener, acceptor) in tls_listeners {
+            let addr = listener.local_addr()?;
+            info!(%addr, "listening (mqtt over tls)");
+            local_addrs.push(addr);
+            accept_tasks.push(tokio::spawn(accept_loop_tls(
+                listener,
+                acceptor,
+                self.tls_handshake_timeout,
+                tx.clone(),
+            )));
+        }
         Ok(Server {
             tx,
             local_addrs,
@@ -209,7 +270,57 @@ async fn accept_loop(listener: TcpListener, actor: mpsc::Sender<Command>) {
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn accept_loop_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
+    actor: mpsc::Sender<Command>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let actor = actor.clone();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(
+                        handshake_timeout,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let session = myqtt_host::tls::TlsSessionInfo::from_server(stream.get_ref().1);
+                    let transport = TransportInfo {
+                        remote_addr: Some(peer.to_string()),
+                        peer_certificate_subject: session.peer_identity(),
+                        server_name: session.server_name,
+                        is_tls: true,
+                    };
+                    connection::serve::<tokio_rustls::server::TlsStream<TcpStream>>(
+                        stream, transport, actor,
+                    )
+                    .await;
+                });
+            }
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -234,10 +345,13 @@ impl Server {
             handlers: Handlers::default(),
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             storage: None,
+            listen_tls: Vec::new(),
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         }
     }
 
-    /// The addresses the listeners are bound to (useful with port 0).
+    /// The addresses the listeners are bound to (useful with port 0): the TCP listeners in the
+    /// order they were added, then the TLS listeners in the order they were added.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
     }
