@@ -31,6 +31,8 @@ pub struct ConnectInfo {
     pub is_tls: bool,
     /// Remote address.
     pub remote_addr: Option<String>,
+    /// Subject of the verified client certificate (mutual TLS), for certificate-based auth.
+    pub peer_certificate_subject: Option<String>,
 }
 
 /// A boxed future returned by async handlers.
@@ -82,6 +84,7 @@ impl BrokerHooks for ActorHooks {
             server_name: request.client.transport.server_name.clone(),
             is_tls: request.client.transport.is_tls,
             remote_addr: request.client.transport.remote_addr.clone(),
+            peer_certificate_subject: request.client.transport.peer_certificate_subject.clone(),
         };
         self.deferred
             .push((request.client.connection, handler(info)));
