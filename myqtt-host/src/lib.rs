@@ -11,6 +11,10 @@
 //! - [`tls`]: TLS configuration over `rustls` (`ring` provider): PEM loading, MyQtt's SNI
 //!   certificate handlers as a resolver, client-certificate verification, the client
 //!   configuration, and the facts of an accepted TLS session.
+//! - [`auth`]: the users and ACLs of `myqttd`: [`PasswordFile`](auth::PasswordFile) (salted
+//!   Argon2id hashes) and [`Acl`](auth::Acl) (publish and subscribe rules with wildcards and
+//!   `%c`/`%u`).
+//! - [`config`]: [`MyqttdConfig`](config::MyqttdConfig), the `myqttd` TOML configuration.
 //!
 //! # Using the store
 //!
