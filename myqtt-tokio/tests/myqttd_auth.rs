@@ -126,6 +126,17 @@ async fn users_and_acls() {
                 }
             }
 
+            // A will on a topic the user may not publish to would bypass the ACL: refused.
+            let sneaky = options("alice-will", version)
+                .credentials("alice", &b"alice-pw"[..])
+                .will("home/bob/x", &b"gotcha"[..], QoS::AtMostOnce, false);
+            match connect(addr, sneaky).await {
+                Err(ClientError::Refused(code)) => {
+                    assert_eq!(code, ReasonCode::NotAuthorized, "{version:?}")
+                }
+                other => panic!("{version:?}: {:?}", other.map(|_| ())),
+            }
+
             let alice = connect(
                 addr,
                 options("alice-1", version).credentials("alice", &b"alice-pw"[..]),

@@ -232,18 +232,31 @@ async fn serve(
     if config.persistence {
         builder = builder.storage(config.data_dir.clone());
     }
-    if users.is_some() || !config.anonymous {
+    let acl = (!acl.allows_everything()).then(|| Arc::new(acl));
+    let needs_auth = users.is_some() || !config.anonymous;
+    if needs_auth || acl.is_some() {
         let anonymous = config.anonymous;
         // Argon2 takes ~20 MiB and tens of milliseconds per check: bound how many run at once.
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let checks = Arc::new(Semaphore::new(parallel));
+        let will_acl = acl.clone();
         builder = builder.on_connect(move |info: ConnectInfo| {
-            authenticate(info, users.clone(), anonymous, checks.clone())
+            let (users, checks, will_acl) = (users.clone(), checks.clone(), will_acl.clone());
+            async move {
+                if needs_auth {
+                    let decision = authenticate(info.clone(), users, anonymous, checks).await;
+                    if decision != ConnectDecision::Accept {
+                        return decision;
+                    }
+                }
+                authorize_will(&info, will_acl.as_deref())
+            }
         });
-        info!(anonymous, "authentication on");
+        if needs_auth {
+            info!(anonymous, "authentication on");
+        }
     }
-    if !acl.allows_everything() {
-        let acl = Arc::new(acl);
+    if let Some(acl) = acl {
         let publish_acl = acl.clone();
         builder = builder
             .on_publish(move |client, publish| {
@@ -285,6 +298,25 @@ async fn serve(
     let server = builder.start().await.map_err(|e| e.to_string())?;
     server.wait_for_signal().await;
     Ok(())
+}
+
+/// The will is published by the server on the client's behalf: a will topic the client may
+/// not publish to refuses the CONNECT (Not authorized), so the ACL cannot be bypassed.
+fn authorize_will(info: &ConnectInfo, acl: Option<&Acl>) -> ConnectDecision {
+    if let (Some(acl), Some(topic)) = (acl, &info.will_topic)
+        && !acl
+            .check_publish(&info.client_id, info.username.as_deref(), topic)
+            .is_allowed()
+    {
+        info!(
+            client_id = info.client_id,
+            user = info.username.as_deref().unwrap_or(""),
+            topic = topic.as_str(),
+            "will topic denied by ACL"
+        );
+        return ConnectDecision::Reject(ReasonCode::NotAuthorized);
+    }
+    ConnectDecision::Accept
 }
 
 /// The CONNECT check: anonymous clients per `anonymous`, named ones against the password

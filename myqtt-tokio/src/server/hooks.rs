@@ -33,6 +33,9 @@ pub struct ConnectInfo {
     pub remote_addr: Option<String>,
     /// Subject of the verified client certificate (mutual TLS), for certificate-based auth.
     pub peer_certificate_subject: Option<String>,
+    /// Topic of the will message, if the client set one: the will is published by the server
+    /// on the client's behalf, so authorization should check it like a publish.
+    pub will_topic: Option<String>,
 }
 
 /// A boxed future returned by async handlers.
@@ -85,6 +88,11 @@ impl BrokerHooks for ActorHooks {
             is_tls: request.client.transport.is_tls,
             remote_addr: request.client.transport.remote_addr.clone(),
             peer_certificate_subject: request.client.transport.peer_certificate_subject.clone(),
+            will_topic: request
+                .connect
+                .will
+                .as_ref()
+                .map(|w| w.topic.as_str().to_owned()),
         };
         self.deferred
             .push((request.client.connection, handler(info)));
