@@ -1,0 +1,37 @@
+//! Seed manual, "Creating a PyMyQtt MQTT client", steps 1-5 with myqtt-tokio.
+//!
+//! Run a broker first (`cargo run --release -p myqtt-tokio --bin myqttd`), then
+//! `cargo run -p myqtt-tokio --example client`.
+
+use std::time::Duration;
+
+use myqtt_proto::codec::QoS;
+use myqtt_tokio::client::{Client, ConnectOptions};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // 1-2. The context is the tokio runtime; `Client::connect` opens the MQTT session and
+    //      resolves once CONNACK accepted it (MyQtt `myqtt.Conn(ctx, host, port)` + `is_ok()`).
+    let conn = Client::connect("localhost:1883", ConnectOptions::new("seed-client")).await?;
+
+    // 5. The handler for received messages (MyQtt `conn.set_msg_received(on_msg)`).
+    conn.on_message(|msg| {
+        println!("Msg content: {}", String::from_utf8_lossy(&msg.payload));
+    });
+
+    // 3. Subscribe: the granted QoS comes back (MyQtt `(status, sub_qos) = conn.sub(...)`).
+    let sub_qos = conn
+        .with_timeout(Duration::from_secs(10))
+        .subscribe("topic", QoS::AtMostOnce)
+        .await?;
+    println!("Subscription done, sub_qos is: {sub_qos:?}");
+
+    // 4. Publish and wait for the outcome (MyQtt `conn.pub(topic, msg, qos, retain, wait)`).
+    conn.publish("topic", "this is a test message", QoS::AtMostOnce, true)
+        .await?;
+    println!("Publish op done");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    conn.close().await?; // DISCONNECT: the will (if any) is not published
+    Ok(())
+}
