@@ -7,5 +7,6 @@
 pub mod client;
 mod clock;
 pub mod server;
+mod ws;
 
 pub use clock::Clock;

@@ -28,8 +28,9 @@
 //! sent after the reconnection. With a resumed session (`clean_start(false)`, and a session
 //! expiry in 5.0), unacknowledged QoS 1/2 messages are resent with DUP.
 //!
-//! Transports: TCP ([`Client::connect`]) for now; any [`Connector`] (TLS, WebSocket, a proxy)
-//! through [`Client::connect_with`].
+//! Transports: TCP ([`Client::connect`]); TLS ([`TlsConnector`]), WebSocket ([`WsConnector`])
+//! and secure WebSocket ([`WssConnector`]) through [`Client::connect_with`], which takes any
+//! [`Connector`] (a proxy, say).
 //!
 //! ```no_run
 //! use myqtt_proto::codec::QoS;
@@ -67,7 +68,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 pub use error::ClientError;
 pub use event::{Event, Events, Messages};
 pub use options::{ConnectOptions, ReconnectPolicy};
-pub use transport::{BoxTransport, ConnectFuture, Connector, ServerAddr, TcpConnector, Transport};
+pub use transport::{
+    BoxTransport, ConnectFuture, Connector, ServerAddr, TcpConnector, TlsConnector, Transport,
+    WsConnector, WssConnector,
+};
 
 use actor::{Actor, Command, Reply, Settings, Shared};
 

@@ -76,6 +76,14 @@ struct WillSpec {
 /// 30 s, operation timeout 30 s, reconnection on ([`ReconnectPolicy::default`]), no automatic
 /// resubscription, 1,024 messages buffered for [`Client::messages`](super::Client::messages).
 ///
+/// The options do not choose the transport: [`Client::connect`](super::Client::connect) uses
+/// TCP; for TLS, WebSocket or secure WebSocket pass a
+/// [`TlsConnector`](super::TlsConnector), [`WsConnector`](super::WsConnector) or
+/// [`WssConnector`](super::WssConnector) (or any [`Connector`](super::Connector)) with these
+/// options to [`Client::connect_with`](super::Client::connect_with). The connect timeout
+/// bounds opening the transport (TCP, TLS and WebSocket handshakes) and the CONNECT/CONNACK
+/// exchange.
+///
 /// ```
 /// use std::time::Duration;
 /// use myqtt_tokio::client::{ConnectOptions, ReconnectPolicy};

@@ -59,17 +59,28 @@ where
     };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let write = async move {
-        while let Some(out) = rx.recv().await {
-            match out {
-                Outbound::Bytes(bytes) => {
-                    let n = bytes.len();
-                    let result = writer.write_all(&bytes).await;
-                    pending.fetch_sub(n, Ordering::Relaxed);
-                    if result.is_err() {
-                        break;
+        'write: while let Some(mut out) = rx.recv().await {
+            // Write everything queued, then flush once (a no-op on TCP; it pushes out TLS
+            // records and WebSocket frames).
+            loop {
+                match out {
+                    Outbound::Bytes(bytes) => {
+                        let n = bytes.len();
+                        let result = writer.write_all(&bytes).await;
+                        pending.fetch_sub(n, Ordering::Relaxed);
+                        if result.is_err() {
+                            break 'write;
+                        }
                     }
+                    Outbound::Close => break 'write,
                 }
-                Outbound::Close => break,
+                match rx.try_recv() {
+                    Ok(next) => out = next,
+                    Err(_) => break,
+                }
+            }
+            if writer.flush().await.is_err() {
+                break;
             }
         }
         let _ = writer.shutdown().await;

@@ -34,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
 pub use hooks::{BoxFuture, ConnectInfo};
@@ -41,6 +42,7 @@ pub use myqtt_proto::broker::{
     BrokerConfig, ClientView, ConnectDecision, ConnectionId, PublishDecision, SubscribeDecision,
 };
 
+use crate::ws;
 use actor::{Actor, Command};
 use hooks::{ActorHooks, Handlers};
 
@@ -60,6 +62,8 @@ pub struct ServerBuilder {
     max_pending_bytes: usize,
     storage: Option<PathBuf>,
     listen_tls: Vec<(String, Arc<rustls::ServerConfig>)>,
+    listen_ws: Vec<String>,
+    listen_wss: Vec<(String, Arc<rustls::ServerConfig>)>,
     tls_handshake_timeout: Duration,
 }
 
@@ -115,8 +119,35 @@ impl ServerBuilder {
         self
     }
 
-    /// Time a TLS client gets to complete its handshake before its socket is closed (default
-    /// 10 s), so clients that open a connection and stall cannot hold sockets forever.
+    /// Adds a WebSocket listener (MQTT over WebSocket, `ws://`; MQTT 5.0 and 3.1.1 §6; MyQtt
+    /// `myqtt_web_socket_listener_new`). Any request path is accepted.
+    ///
+    /// MQTT travels in **binary** frames (MyQtt used text frames) and the server selects the
+    /// `mqtt` subprotocol, or `mqttv3.1` for MQTT 3.1 clients that offer only that. A client
+    /// offering other subprotocols only is refused with `400 Bad Request`; one offering none
+    /// is accepted (leniently: §6 says clients MUST offer `mqtt`). A text frame closes that
+    /// connection (close code 1003). The `Host` header, without its port and lowercased,
+    /// becomes the connection's `server_name` (MyQtt's serverName, used to pick a domain).
+    /// The WebSocket handshake is bounded by
+    /// [`tls_handshake_timeout`](Self::tls_handshake_timeout).
+    pub fn listen_ws(mut self, addr: impl Into<String>) -> Self {
+        self.listen_ws.push(addr.into());
+        self
+    }
+
+    /// Adds a secure WebSocket listener (`wss://`): TLS as in [`listen_tls`](Self::listen_tls),
+    /// then the WebSocket handshake as in [`listen_ws`](Self::listen_ws). Connections have
+    /// `is_tls` set; their `server_name` is the TLS SNI name when the client sent one (it chose
+    /// the certificate), the `Host` header's name otherwise. Both handshakes together are
+    /// bounded by [`tls_handshake_timeout`](Self::tls_handshake_timeout).
+    pub fn listen_wss(mut self, addr: impl Into<String>, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.listen_wss.push((addr.into(), tls));
+        self
+    }
+
+    /// Time a TLS or WebSocket client gets to complete its handshake(s) before its socket is
+    /// closed (default 10 s), so clients that open a connection and stall cannot hold sockets
+    /// forever. For `wss` it bounds the TLS and WebSocket handshakes together.
     pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.tls_handshake_timeout = timeout;
         self
@@ -171,19 +202,25 @@ impl ServerBuilder {
     /// Binds every listener and starts serving. Fails if a listener cannot bind (the error
     /// names the address, e.g. a port in use).
     pub async fn start(mut self) -> io::Result<Server> {
-        let mut listeners = Vec::new();
+        let mut all = Vec::new();
         for addr in &self.listen {
-            let listener = TcpListener::bind(addr.as_str())
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            listeners.push(listener);
+            all.push((addr, ListenerKind::Tcp));
         }
-        let mut tls_listeners = Vec::new();
         for (addr, tls) in &self.listen_tls {
+            all.push((addr, ListenerKind::Tls(TlsAcceptor::from(tls.clone()))));
+        }
+        for addr in &self.listen_ws {
+            all.push((addr, ListenerKind::Ws));
+        }
+        for (addr, tls) in &self.listen_wss {
+            all.push((addr, ListenerKind::Wss(TlsAcceptor::from(tls.clone()))));
+        }
+        let mut listeners = Vec::new();
+        for (addr, kind) in all {
             let listener = TcpListener::bind(addr.as_str())
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            tls_listeners.push((listener, TlsAcceptor::from(tls.clone())));
+            listeners.push((listener, kind));
         }
         let (tx, rx) = mpsc::channel(1024);
         let opened = match self.storage.clone() {
@@ -225,19 +262,13 @@ impl ServerBuilder {
         let actor_task = tokio::spawn(actor.run());
         let mut local_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
-        for listener in listeners {
+        for (listener, kind) in listeners {
             let addr = listener.local_addr()?;
-            info!(%addr, "listening (mqtt)");
+            info!(%addr, "listening ({})", kind.label());
             local_addrs.push(addr);
-            accept_tasks.push(tokio::spawn(accept_loop(listener, tx.clone())));
-        }
-        for (listener, acceptor) in tls_listeners {
-            let addr = listener.local_addr()?;
-            info!(%addr, "listening (mqtt over tls)");
-            local_addrs.push(addr);
-            accept_tasks.push(tokio::spawn(accept_loop_tls(
+            accept_tasks.push(tokio::spawn(accept_loop(
                 listener,
-                acceptor,
+                kind,
                 self.tls_handshake_timeout,
                 tx.clone(),
             )));
@@ -252,7 +283,36 @@ impl ServerBuilder {
     }
 }
 
-async fn accept_loop(listener: TcpListener, actor: mpsc::Sender<Command>) {
+/// What a listener speaks on top of TCP.
+#[derive(Clone)]
+enum ListenerKind {
+    /// MQTT on the bare socket.
+    Tcp,
+    /// MQTT over TLS.
+    Tls(TlsAcceptor),
+    /// MQTT over WebSocket.
+    Ws,
+    /// MQTT over WebSocket over TLS.
+    Wss(TlsAcceptor),
+}
+
+impl ListenerKind {
+    fn label(&self) -> &'static str {
+        match self {
+            ListenerKind::Tcp => "mqtt",
+            ListenerKind::Tls(_) => "mqtt over tls",
+            ListenerKind::Ws => "mqtt over websocket",
+            ListenerKind::Wss(_) => "mqtt over secure websocket",
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    kind: ListenerKind,
+    handshake_timeout: Duration,
+    actor: mpsc::Sender<Command>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -261,11 +321,24 @@ async fn accept_loop(listener: TcpListener, actor: mpsc::Sender<Command>) {
                     remote_addr: Some(peer.to_string()),
                     ..Default::default()
                 };
-                tokio::spawn(connection::serve::<TcpStream>(
-                    stream,
-                    transport,
-                    actor.clone(),
-                ));
+                let actor = actor.clone();
+                match &kind {
+                    ListenerKind::Tcp => {
+                        tokio::spawn(connection::serve::<TcpStream>(stream, transport, actor));
+                    }
+                    kind => {
+                        let kind = kind.clone();
+                        tokio::spawn(async move {
+                            let handshake = handshake(stream, kind, transport, actor);
+                            if tokio::time::timeout(handshake_timeout, handshake)
+                                .await
+                                .is_err()
+                            {
+                                debug!(%peer, "handshake timed out");
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -276,52 +349,74 @@ async fn accept_loop(listener: TcpListener, actor: mpsc::Sender<Command>) {
     }
 }
 
-async fn accept_loop_tls(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    handshake_timeout: Duration,
+/// Runs the TLS and/or WebSocket handshakes of one accepted socket, then spawns its
+/// connection (outside the handshake timeout).
+async fn handshake(
+    stream: TcpStream,
+    kind: ListenerKind,
+    mut transport: TransportInfo,
     actor: mpsc::Sender<Command>,
 ) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let actor = actor.clone();
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(
-                        handshake_timeout,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            debug!(%peer, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let session = myqtt_host::tls::TlsSessionInfo::from_server(stream.get_ref().1);
-                    let transport = TransportInfo {
-                        remote_addr: Some(peer.to_string()),
-                        peer_certificate_subject: session.peer_identity(),
-                        server_name: session.server_name,
-                        is_tls: true,
-                    };
-                    connection::serve::<tokio_rustls::server::TlsStream<TcpStream>>(
+    let peer = transport.remote_addr.clone().unwrap_or_default();
+    match kind {
+        ListenerKind::Tcp => {
+            tokio::spawn(connection::serve::<TcpStream>(stream, transport, actor));
+        }
+        ListenerKind::Tls(acceptor) => {
+            let Some(stream) = tls_accept(&acceptor, stream, &mut transport).await else {
+                return;
+            };
+            tokio::spawn(connection::serve::<TlsStream<TcpStream>>(
+                stream, transport, actor,
+            ));
+        }
+        ListenerKind::Ws => match ws::accept(stream).await {
+            Ok((stream, host)) => {
+                transport.server_name = host;
+                tokio::spawn(connection::serve::<ws::WsStream<TcpStream>>(
+                    stream, transport, actor,
+                ));
+            }
+            Err(e) => debug!(%peer, "WebSocket handshake failed: {e}"),
+        },
+        ListenerKind::Wss(acceptor) => {
+            let Some(stream) = tls_accept(&acceptor, stream, &mut transport).await else {
+                return;
+            };
+            match ws::accept(stream).await {
+                Ok((stream, host)) => {
+                    // The TLS server name (SNI) wins: it chose the certificate.
+                    if transport.server_name.is_none() {
+                        transport.server_name = host;
+                    }
+                    tokio::spawn(connection::serve::<ws::WsStream<TlsStream<TcpStream>>>(
                         stream, transport, actor,
-                    )
-                    .await;
-                });
+                    ));
+                }
+                Err(e) => debug!(%peer, "WebSocket handshake failed: {e}"),
             }
-            Err(e) => {
-                warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        }
+    }
+}
+
+/// The TLS handshake; fills in the TLS fields of `transport`.
+async fn tls_accept(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    transport: &mut TransportInfo,
+) -> Option<TlsStream<TcpStream>> {
+    match acceptor.accept(stream).await {
+        Ok(stream) => {
+            let session = myqtt_host::tls::TlsSessionInfo::from_server(stream.get_ref().1);
+            transport.peer_certificate_subject = session.peer_identity();
+            transport.server_name = session.server_name;
+            transport.is_tls = true;
+            Some(stream)
+        }
+        Err(e) => {
+            let peer = transport.remote_addr.as_deref().unwrap_or("?");
+            debug!(%peer, "TLS handshake failed: {e}");
+            None
         }
     }
 }
@@ -346,12 +441,15 @@ impl Server {
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             storage: None,
             listen_tls: Vec::new(),
+            listen_ws: Vec::new(),
+            listen_wss: Vec::new(),
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
         }
     }
 
     /// The addresses the listeners are bound to (useful with port 0): the TCP listeners in the
-    /// order they were added, then the TLS listeners in the order they were added.
+    /// order they were added, then the TLS, the WebSocket and the secure WebSocket listeners,
+    /// each kind in the order it was added.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
     }
