@@ -432,7 +432,13 @@ impl<H: BrokerHooks> Broker<H> {
             Packet::Subscribe(s) => self.on_subscribe(now, id, s),
             Packet::Unsubscribe(u) => self.on_unsubscribe(now, id, u),
             Packet::Auth(a) => self.on_auth(now, id, a),
-            // The wire machine handles PINGREQ and DISCONNECT and refuses the rest.
+            // [MQTT-3.12.4-1], answered in request order.
+            Packet::PingReq => {
+                if let Some(conn) = self.connections.get_mut(&id) {
+                    conn.wire.send_packet(now, &Packet::PingResp);
+                }
+            }
+            // The wire machine handles DISCONNECT and refuses the rest.
             _ => {}
         }
     }

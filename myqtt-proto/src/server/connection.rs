@@ -81,7 +81,8 @@ pub enum ServerEvent {
     /// [`ServerConnection::reject`].
     Connect(Box<Connect>),
     /// A packet for the broker after CONNACK (PUBLISH with its topic alias resolved, acks,
-    /// SUBSCRIBE, UNSUBSCRIBE, AUTH). PINGREQ and DISCONNECT are handled here.
+    /// SUBSCRIBE, UNSUBSCRIBE, AUTH, and PINGREQ, which the owner answers with PINGRESP).
+    /// DISCONNECT is handled here.
     Packet(Packet),
     /// The connection ended.
     Closed(CloseCause),
@@ -187,7 +188,7 @@ impl ServerConnection {
             match Packet::decode(rx, self.version, self.config.max_packet_size) {
                 Ok(packet) => {
                     self.last_received = now;
-                    self.handle_packet(now, packet);
+                    self.handle_packet(packet);
                 }
                 Err(DecodeError::Incomplete { .. }) => break,
                 Err(DecodeError::Invalid(e)) => {
@@ -222,7 +223,7 @@ impl ServerConnection {
         self.violation(e.reason_code(), Some(e));
     }
 
-    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+    fn handle_packet(&mut self, packet: Packet) {
         match (self.state, packet) {
             (ServerState::AwaitConnect, Packet::Connect(connect)) => self.on_connect(connect),
             // [MQTT-3.1.0-1]: the first packet MUST be CONNECT.
@@ -245,10 +246,9 @@ impl ServerConnection {
                 let e = PacketError::UnexpectedPacket(other.packet_type());
                 self.violation(ReasonCode::ProtocolError, Some(e));
             }
-            (ServerState::Connected, Packet::PingReq) => {
-                // [MQTT-3.12.4-1]: answer PINGREQ with PINGRESP.
-                self.send_packet(now, &Packet::PingResp);
-            }
+            // PINGREQ is reported like the other packets so that its PINGRESP keeps the order
+            // of the requests (a SUBSCRIBE then a PINGREQ get SUBACK then PINGRESP); the owner
+            // answers it ([MQTT-3.12.4-1]).
             (ServerState::Connected, Packet::Disconnect(d)) => {
                 self.close(CloseCause::ClientDisconnect(d))
             }

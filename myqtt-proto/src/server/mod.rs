@@ -3,7 +3,7 @@
 //! It owns what lives exactly as long as one network connection: framing and validation, the
 //! rule that CONNECT comes first and only once ([MQTT-3.1.0-1], [MQTT-3.1.0-2]), the connect
 //! timeout, keepalive enforcement at one and a half times the keep alive
-//! ([MQTT-3.1.2-24]), PINGRESP, topic aliases in both directions (MQTT 5.0 §3.3.2.3.4) and the
+//! ([MQTT-3.1.2-24]), topic aliases in both directions (MQTT 5.0 §3.3.2.3.4) and the
 //! client's Maximum Packet Size for what is sent to it ([MQTT-3.1.2-25]).
 //!
 //! Everything about sessions and routing (QoS state, subscriptions, retained messages, wills)

@@ -262,3 +262,36 @@ fn session_limit_refuses_new_client_ids() {
     sim.cut(a);
     assert!(sim.reconnect(a), "a known session resumes");
 }
+
+/// Answers keep the order of requests: SUBSCRIBE then PINGREQ in one read get SUBACK then
+/// PINGRESP.
+/// [MQTT-3.12.4-1]
+#[test]
+fn answers_keep_the_order_of_requests() {
+    use crate::codec::{Subscribe, SubscribeProperties};
+    let mut broker = Broker::new(BrokerConfig::default());
+    let id = broker
+        .handle_connection_opened(Instant::ZERO, TransportInfo::default())
+        .unwrap();
+    let connect = Packet::Connect(alloc::boxed::Box::new(
+        client_config(V3_1_1, "order").connect_packet(),
+    ));
+    broker.handle_input(
+        Instant::ZERO,
+        id,
+        &mut BytesMut::from(&connect.to_bytes(V3_1_1).unwrap()[..]),
+    );
+    let mut out = Vec::new();
+    let _ = broker.poll_transmit(id, &mut out);
+    let subscribe = Packet::Subscribe(Subscribe {
+        packet_id: crate::codec::PacketId::new(1).unwrap(),
+        subscriptions: alloc::vec![sub("a", QoS::AtMostOnce)],
+        properties: SubscribeProperties::default(),
+    });
+    let mut wire = subscribe.to_bytes(V3_1_1).unwrap().to_vec();
+    wire.extend_from_slice(&[0xC0, 0x00]);
+    broker.handle_input(Instant::ZERO, id, &mut BytesMut::from(&wire[..]));
+    out.clear();
+    let _ = broker.poll_transmit(id, &mut out);
+    assert_eq!(out, [0x90, 0x03, 0x00, 0x01, 0x00, 0xD0, 0x00]);
+}
