@@ -212,9 +212,23 @@ fn validation() {
     };
     let m = invalid("listeners = []\n");
     assert!(m.contains("no listener"), "{m}");
+    // A TLS listener needs a certificate and key (or SNI entries); a tcp one takes none.
     let m = invalid("[[listeners]]\nkind = \"tls\"\nport = 8883\n");
-    assert!(m.contains("tls") && m.contains("not supported"), "{m}");
+    assert!(m.contains("tls") && m.contains("certificate"), "{m}");
     assert!(m.contains("127.0.0.1:8883"), "{m}");
+    let m = invalid("[[listeners]]\nkind = \"tls\"\ncertificate = \"c.pem\"\n");
+    assert!(m.contains("key"), "{m}");
+    let m = invalid("[[listeners]]\nkey = \"k.pem\"\n");
+    assert!(m.contains("take no TLS settings"), "{m}");
+    // Well-formed TLS and WebSocket listeners validate.
+    MyqttdConfig::parse(
+        "[[listeners]]\nkind = \"wss\"\nport = 8884\ncertificate = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n\
+         [[listeners.sni]]\nserver_name = \"a.example\"\ncertificate = \"a.pem\"\nkey = \"a.key\"\n\
+         [[listeners]]\nkind = \"ws\"\nport = 8080\n",
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
     let m = invalid("[[listeners]]\n[[listeners]]\nkind = \"wss\"\n");
     assert!(m.contains("listener 1") && m.contains("wss"), "{m}");
     let m = invalid("anonymous = false\n");
@@ -247,6 +261,7 @@ fn listener_addresses() {
         bind: bind.into(),
         port,
         kind: ListenerKind::Tcp,
+        ..ListenerConfig::default()
     };
     assert_eq!(l("0.0.0.0", 1).address(), "0.0.0.0:1");
     assert_eq!(l("::", 1883).address(), "[::]:1883");

@@ -68,8 +68,10 @@ pub enum ConfigError {
         /// `prot`, expected one of ...`).
         message: String,
     },
-    /// A listener kind that this version cannot serve yet.
-    #[error("listener {index} ({kind} on {address}): {kind} listeners are not supported yet")]
+    /// A listener whose TLS settings do not fit its kind.
+    #[error(
+        "listener {index} ({kind} on {address}): tls and wss listeners need `certificate` and `key` (or `sni` entries); tcp and ws listeners take no TLS settings"
+    )]
     UnsupportedListener {
         /// Position in `listeners`, from 0.
         index: usize,
@@ -209,11 +211,11 @@ pub enum ListenerKind {
     /// MQTT over plain TCP.
     #[default]
     Tcp,
-    /// MQTT over TLS (not supported by this version of `myqttd` yet).
+    /// MQTT over TLS (needs `certificate` and `key`, or `sni` entries).
     Tls,
-    /// MQTT over WebSocket (not supported yet).
+    /// MQTT over WebSocket (binary frames, `mqtt` subprotocol).
     Ws,
-    /// MQTT over WebSocket over TLS (not supported yet).
+    /// MQTT over WebSocket over TLS (certificates as for `tls`).
     Wss,
 }
 
@@ -236,8 +238,30 @@ pub struct ListenerConfig {
     pub bind: String,
     /// Port. Default 1883; 0 picks a free port.
     pub port: u16,
-    /// `tcp` (default), `tls`, `ws` or `wss`; only `tcp` is served so far.
+    /// `tcp` (default), `tls`, `ws` or `wss`.
     pub kind: ListenerKind,
+    /// TLS: PEM certificate chain used when no `sni` entry matches the server name (MyQttD
+    /// mod-ssl's `default` certificate).
+    pub certificate: Option<PathBuf>,
+    /// TLS: PEM private key of `certificate`.
+    pub key: Option<PathBuf>,
+    /// TLS: a certificate per server name announced with SNI (MyQttD `<cert serverName crt
+    /// key>`), as `[[listeners.sni]]` tables.
+    pub sni: Vec<SniCertificate>,
+    /// TLS: PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// One `[[listeners.sni]]` table: the certificate for one TLS server name.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniCertificate {
+    /// The server name clients announce (case-insensitive).
+    pub server_name: String,
+    /// PEM certificate chain.
+    pub certificate: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 impl Default for ListenerConfig {
@@ -246,6 +270,10 @@ impl Default for ListenerConfig {
             bind: "127.0.0.1".into(),
             port: 1883,
             kind: ListenerKind::Tcp,
+            certificate: None,
+            key: None,
+            sni: Vec::new(),
+            client_ca: None,
         }
     }
 }
@@ -260,17 +288,38 @@ impl ListenerConfig {
         }
     }
 
-    /// An error unless this listener's kind can be served (`index` is its position, for the
-    /// message).
+    /// Whether the listener speaks TLS (`tls`, `wss`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.kind, ListenerKind::Tls | ListenerKind::Wss)
+    }
+
+    /// An error unless this listener can be served (`index` is its position, for the message):
+    /// TLS listeners need a default `certificate` and `key` or at least one `sni` entry, and a
+    /// `certificate` needs its `key`; plain listeners take no TLS settings.
     pub fn check_supported(&self, index: usize) -> Result<(), ConfigError> {
-        match self.kind {
-            ListenerKind::Tcp => Ok(()),
-            kind => Err(ConfigError::UnsupportedListener {
-                index,
-                kind,
-                address: self.address(),
-            }),
+        let unsupported = || ConfigError::UnsupportedListener {
+            index,
+            kind: self.kind,
+            address: self.address(),
+        };
+        let has_tls_settings = self.certificate.is_some()
+            || self.key.is_some()
+            || !self.sni.is_empty()
+            || self.client_ca.is_some();
+        if !self.is_tls() {
+            return if has_tls_settings {
+                Err(unsupported())
+            } else {
+                Ok(())
+            };
         }
+        if self.certificate.is_some() != self.key.is_some() {
+            return Err(unsupported());
+        }
+        if self.certificate.is_none() && self.sni.is_empty() {
+            return Err(unsupported());
+        }
+        Ok(())
     }
 }
 

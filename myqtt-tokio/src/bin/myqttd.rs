@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use myqtt_host::auth::{Acl, PasswordFile};
-use myqtt_host::config::{ListenerConfig, MyqttdConfig};
+use myqtt_host::config::{ListenerConfig, ListenerKind, MyqttdConfig};
+use myqtt_host::tls::{PemSource, ServerTls};
 use myqtt_proto::ReasonCode;
 use myqtt_tokio::server::{
     ConnectDecision, ConnectInfo, PublishDecision, Server, SubscribeDecision,
@@ -227,7 +228,13 @@ async fn serve(
 ) -> Result<(), String> {
     let mut builder = Server::builder().config(config.broker_config());
     for listener in &config.listeners {
-        builder = builder.listen(listener.address());
+        let address = listener.address();
+        builder = match listener.kind {
+            ListenerKind::Tcp => builder.listen(address),
+            ListenerKind::Ws => builder.listen_ws(address),
+            ListenerKind::Tls => builder.listen_tls(address, server_tls(listener)?),
+            ListenerKind::Wss => builder.listen_wss(address, server_tls(listener)?),
+        };
     }
     if config.persistence {
         builder = builder.storage(config.data_dir.clone());
@@ -298,6 +305,45 @@ async fn serve(
     let server = builder.start().await.map_err(|e| e.to_string())?;
     server.wait_for_signal().await;
     Ok(())
+}
+
+/// The TLS configuration of a `tls`/`wss` listener: one certificate, or one per SNI server name
+/// with the listener's `certificate` as the default (MyQttD mod-ssl); `client_ca` requires
+/// client certificates signed by it (mutual TLS).
+fn server_tls(listener: &ListenerConfig) -> Result<Arc<rustls::ServerConfig>, String> {
+    let mut tls = ServerTls::new();
+    if listener.sni.is_empty() {
+        if let (Some(cert), Some(key)) = (&listener.certificate, &listener.key) {
+            tls = tls.certificate(PemSource::path(cert), PemSource::path(key));
+        }
+    } else {
+        let entries = listener.sni.clone();
+        let default = listener.certificate.clone().zip(listener.key.clone());
+        let lookup = move |name: Option<&str>, key: bool| {
+            let entry = name.and_then(|n| {
+                entries
+                    .iter()
+                    .find(|e| e.server_name.eq_ignore_ascii_case(n))
+            });
+            match (entry, &default) {
+                (Some(e), _) => Some(PemSource::path(if key { &e.key } else { &e.certificate })),
+                (None, Some((cert, k))) => Some(PemSource::path(if key { k } else { cert })),
+                (None, None) => None,
+            }
+        };
+        let lookup = Arc::new(lookup);
+        let (cert_lookup, key_lookup) = (lookup.clone(), lookup);
+        tls = tls.sni(
+            |_| true,
+            move |name| cert_lookup(name, false),
+            move |name| key_lookup(name, true),
+        );
+    }
+    if let Some(ca) = &listener.client_ca {
+        tls = tls.client_auth_required(PemSource::path(ca));
+    }
+    tls.build()
+        .map_err(|e| format!("listener {}: {e}", listener.address()))
 }
 
 /// The will is published by the server on the client's behalf: a will topic the client may
