@@ -60,6 +60,31 @@ pub enum CloseCause {
     TransportClosed,
 }
 
+impl core::fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CloseCause::ClientDisconnect(d) => write!(f, "client DISCONNECT: {}", d.reason_code),
+            CloseCause::ProtocolViolation {
+                reason,
+                error: Some(e),
+            } => {
+                write!(f, "protocol violation: {e} -> {reason}")
+            }
+            CloseCause::ProtocolViolation {
+                reason,
+                error: None,
+            } => {
+                write!(f, "protocol violation: {reason}")
+            }
+            CloseCause::KeepAliveTimeout => f.write_str("keep alive timeout"),
+            CloseCause::ConnectTimeout => f.write_str("no CONNECT in time"),
+            CloseCause::Refused(code) => write!(f, "CONNECT refused: {code}"),
+            CloseCause::ServerDisconnect(code) => write!(f, "closed by the server: {code}"),
+            CloseCause::TransportClosed => f.write_str("transport closed"),
+        }
+    }
+}
+
 impl CloseCause {
     /// Whether the will message must be published ([MQTT-3.1.2-8], MQTT 5.0 §3.1.2.5): on every
     /// close except a normal client DISCONNECT (5.0: except reason 0x00).

@@ -259,7 +259,12 @@ fn log_event(event: &BrokerEvent, conns: &BTreeMap<ConnectionId, Conn>) {
             client_id,
             cause,
         } => {
-            info!(connection = %label(connection), client_id = ?client_id.as_deref(), ?cause, "connection closed");
+            info!(
+                connection = %label(connection),
+                client_id = client_id.as_deref().unwrap_or("-"),
+                %cause,
+                "connection closed"
+            );
         }
         BrokerEvent::MessageDropped { client_id, reason } => {
             debug!(client_id = %client_id, ?reason, "message dropped");
