@@ -386,3 +386,20 @@ pub async fn paho(args: &[&str], secs: u64) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "interop peer myqtt-no-such-peer not installed: run .ci/run or")]
+    fn a_missing_peer_is_a_failure() {
+        require("myqtt-no-such-peer");
+    }
+
+    #[test]
+    fn installed_peers_are_found() {
+        assert!(require("mosquitto_sub").ends_with("mosquitto_sub"));
+        assert!(require("mosquitto").ends_with("mosquitto"));
+    }
+}
