@@ -60,42 +60,81 @@ pub(crate) enum Command {
     },
 }
 
+/// Where received messages go. One lock, so that handing over from the initial queue to a
+/// handler neither loses, duplicates nor reorders messages.
+struct Receivers {
+    handler: Option<Handler>,
+    sink: Option<mpsc::Sender<Publish>>,
+    /// The queue that holds what arrives between CONNACK and the first reader (a resumed
+    /// session's queued messages come right after CONNACK); the first `messages()` takes it,
+    /// or the first `on_message` drains it.
+    initial: Option<mpsc::Receiver<Publish>>,
+}
+
 /// State shared between the handles and the task without a round trip.
-#[derive(Default)]
 pub(crate) struct Shared {
-    handler: Mutex<Option<Handler>>,
-    sink: Mutex<Option<mpsc::Sender<Publish>>>,
+    receivers: Mutex<Receivers>,
     connected: AtomicBool,
 }
 
 impl Shared {
-    pub(crate) fn set_handler(&self, handler: Handler) {
-        *self.handler.lock().unwrap_or_else(PoisonError::into_inner) = Some(handler);
+    /// Shared state whose initial message queue holds `capacity` messages.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        Shared {
+            receivers: Mutex::new(Receivers {
+                handler: None,
+                sink: Some(tx),
+                initial: Some(rx),
+            }),
+            connected: AtomicBool::new(false),
+        }
     }
 
-    fn handler(&self) -> Option<Handler> {
-        self.handler
+    fn lock(&self) -> std::sync::MutexGuard<'_, Receivers> {
+        self.receivers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 
-    pub(crate) fn set_sink(&self, sink: mpsc::Sender<Publish>) {
-        *self.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    /// Installs the handler. If no reader took the initial queue yet, its messages go to the
+    /// handler first, in order, and the queue is retired.
+    pub(crate) fn set_handler(&self, handler: Handler) {
+        let mut r = self.lock();
+        r.handler = Some(handler.clone());
+        if let Some(mut initial) = r.initial.take() {
+            r.sink = None;
+            // Drained under the lock: the task cannot deliver a newer message in between.
+            while let Ok(message) = initial.try_recv() {
+                let call = std::panic::AssertUnwindSafe(|| handler(message));
+                if std::panic::catch_unwind(call).is_err() {
+                    warn!("the message handler panicked");
+                }
+            }
+        }
+    }
+
+    /// The receiving end for `messages()`: the initial queue the first time (so nothing that
+    /// arrived since CONNACK is missed), a new queue of `capacity` afterwards.
+    pub(crate) fn take_messages(&self, capacity: usize) -> mpsc::Receiver<Publish> {
+        let mut r = self.lock();
+        if let Some(initial) = r.initial.take() {
+            return initial;
+        }
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        r.sink = Some(tx);
+        rx
     }
 
     fn sink(&self) -> Option<mpsc::Sender<Publish>> {
-        self.sink
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().sink.clone()
     }
 
     /// Forgets `closed` if it is still the current sink (its reader is gone).
     fn drop_sink(&self, closed: &mpsc::Sender<Publish>) {
-        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-        if sink.as_ref().is_some_and(|s| s.same_channel(closed)) {
-            *sink = None;
+        let mut r = self.lock();
+        if r.sink.as_ref().is_some_and(|s| s.same_channel(closed)) {
+            r.sink = None;
         }
     }
 
@@ -629,8 +668,11 @@ impl Actor {
 
     /// Hands a message to the handler and to the [`Messages`](super::Messages) queue.
     fn deliver(&mut self, publish: Publish) {
-        let sink = self.shared.sink();
-        if let Some(handler) = self.shared.handler() {
+        let (handler, sink) = {
+            let r = self.shared.lock();
+            (r.handler.clone(), r.sink.clone())
+        };
+        if let Some(handler) = handler {
             let message = publish.clone();
             // A panicking handler must not take the connection down with the task.
             let call = std::panic::AssertUnwindSafe(|| handler(message));

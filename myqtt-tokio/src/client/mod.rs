@@ -132,7 +132,7 @@ impl Client {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
         let (first_tx, first_rx) = oneshot::channel();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(options.message_capacity));
         let settings = Settings {
             reconnect: options.reconnect,
             resubscribe: options.resubscribe,
@@ -317,21 +317,22 @@ impl Client {
     /// Calls `handler` for every received message (MyQtt `conn.set_msg_received`), replacing
     /// the previous handler. It runs on the client task: keep it short and non-blocking (hand
     /// work to another task). It is independent of [`Client::messages`], which also receives
-    /// every message when used.
+    /// every message when used. If it comes before any `messages()` call, it is first handed,
+    /// in order, the messages received since CONNACK (a resumed session's queued ones).
     pub fn on_message(&self, handler: impl Fn(Publish) + Send + Sync + 'static) {
         self.inner.shared.set_handler(Arc::new(handler));
     }
 
     /// Received messages as a bounded queue / [`futures_core::Stream`] (capacity
     /// [`ConnectOptions::message_capacity`]). One queue is active at a time: a new call replaces
-    /// (and ends) the previous one. Messages that arrived before the call are not in it.
+    /// (and ends) the previous one. The first call (unless [`Client::on_message`] came first)
+    /// also gets every message received since CONNACK, such as those a resumed session had
+    /// queued, so none is lost before the application starts reading.
     ///
     /// When the queue is full the client stops reading the socket until it has room again:
     /// backpressure goes to the server, memory stays bounded. See [`Messages`].
     pub fn messages(&self) -> Messages {
-        let (tx, rx) = mpsc::channel(self.inner.message_capacity);
-        self.inner.shared.set_sink(tx);
-        Messages::new(rx)
+        Messages::new(self.inner.shared.take_messages(self.inner.message_capacity))
     }
 
     /// Lifecycle events from now on: disconnections, reconnection attempts, `Reconnected`
