@@ -147,7 +147,12 @@ impl Client {
                 properties: properties.clone(),
             })
         };
-        self.send_request(now, RequestKind::Subscribe, count, build)
+        let tracked = if self.config.resubscribe {
+            super::Tracked::Subscribe(subscriptions.to_vec())
+        } else {
+            super::Tracked::Nothing
+        };
+        self.send_request(now, RequestKind::Subscribe, count, tracked, false, build)
     }
 
     /// Unsubscribes from one or more filters. Requires a connection.
@@ -177,14 +182,28 @@ impl Client {
                 properties: properties.clone(),
             })
         };
-        self.send_request(now, RequestKind::Unsubscribe, filters.len(), build)
+        let tracked = if self.config.resubscribe {
+            super::Tracked::Unsubscribe(filters.to_vec())
+        } else {
+            super::Tracked::Nothing
+        };
+        self.send_request(
+            now,
+            RequestKind::Unsubscribe,
+            filters.len(),
+            tracked,
+            false,
+            build,
+        )
     }
 
-    fn send_request(
+    pub(super) fn send_request(
         &mut self,
         now: Instant,
         kind: RequestKind,
         filters: usize,
+        tracked: super::Tracked,
+        internal: bool,
         build: impl Fn(PacketId) -> Packet,
     ) -> Result<RequestToken, CommandError> {
         let len = build(PacketId::MAX)
@@ -205,6 +224,8 @@ impl Client {
                 token,
                 kind,
                 filters,
+                tracked,
+                internal,
             },
         );
         Ok(token)
@@ -339,8 +360,10 @@ impl Client {
         self.inbound_qos2.clear();
         self.acks.clear();
         for (_, r) in core::mem::take(&mut self.requests) {
-            self.events
-                .push_back(ClientEvent::RequestAborted { token: r.token });
+            if !r.internal {
+                self.events
+                    .push_back(ClientEvent::RequestAborted { token: r.token });
+            }
         }
     }
 

@@ -47,6 +47,11 @@ pub struct ClientConfig {
     /// Deliver QoS 1/2 messages with an ack handle and wait for [`Client::ack`](super::Client::ack)
     /// instead of acknowledging at once.
     pub manual_acks: bool,
+    /// Remember the subscriptions the server granted and subscribe to them again, with the
+    /// same options, when a connection starts without a session (MQTT 3.1.1 §4.1, MQTT 5.0
+    /// §4.1: subscriptions live in the session); the result is reported as
+    /// [`ClientEvent::Resubscribed`](super::ClientEvent::Resubscribed). Default false.
+    pub resubscribe: bool,
     /// Assign outbound topic aliases automatically, up to the server's Topic Alias Maximum
     /// (MQTT 5.0 §3.3.2.3.4).
     pub auto_topic_alias: bool,
@@ -73,6 +78,7 @@ impl ClientConfig {
             max_queued: 10_000,
             max_incoming_packet_size: 1024 * 1024,
             manual_acks: false,
+            resubscribe: false,
             auto_topic_alias: false,
         }
     }

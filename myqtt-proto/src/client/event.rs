@@ -107,6 +107,13 @@ pub enum ClientEvent {
         /// Per-filter results (5.0).
         results: Vec<ReasonCode>,
     },
+    /// The client restored its subscriptions on a connection without a session
+    /// ([`ClientConfig::resubscribe`](super::ClientConfig::resubscribe)): one result per
+    /// subscription, in filter order.
+    Resubscribed {
+        /// Granted QoS or failure code per filter; failed filters are forgotten.
+        results: Vec<ReasonCode>,
+    },
     /// A SUBSCRIBE or UNSUBSCRIBE was lost with its connection; send it again if still wanted.
     RequestAborted {
         /// The token of the lost request.

@@ -89,11 +89,26 @@ enum RequestKind {
 }
 
 /// A SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgment.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Request {
     token: RequestToken,
     kind: RequestKind,
     filters: usize,
+    /// What to record in [`Client::granted`] when acknowledged (only with
+    /// [`ClientConfig::resubscribe`]).
+    tracked: Tracked,
+    /// Sent by the client itself to restore subscriptions: reported as
+    /// [`ClientEvent::Resubscribed`], never aborted towards the application.
+    internal: bool,
+}
+
+/// The filters of a request, kept for the resubscription list.
+#[derive(Clone, Debug, Default)]
+enum Tracked {
+    #[default]
+    Nothing,
+    Subscribe(Vec<crate::codec::Subscription>),
+    Unsubscribe(Vec<crate::topic::TopicFilter>),
 }
 
 /// An MQTT client session state machine. See the [module docs](self) for the run loop.
@@ -108,6 +123,9 @@ pub struct Client {
     outbound: OutboundQos<PublishToken>,
     queue: VecDeque<Queued>,
     requests: BTreeMap<PacketId, Request>,
+    /// Subscriptions the server granted, to restore on a connection without a session
+    /// ([`ClientConfig::resubscribe`]).
+    granted: BTreeMap<crate::topic::TopicFilter, crate::codec::Subscription>,
     inbound_qos2: InboundQos2,
     acks: AckOrder,
     inbound_aliases: InboundAliases,
@@ -135,6 +153,7 @@ impl Client {
             outbound: OutboundQos::new(),
             queue: VecDeque::new(),
             requests: BTreeMap::new(),
+            granted: BTreeMap::new(),
             inbound_qos2: InboundQos2::new(),
             acks: AckOrder::new(),
             inbound_aliases,
@@ -362,8 +381,10 @@ impl Client {
         let requests = core::mem::take(&mut self.requests);
         for (id, r) in requests {
             self.ids.release(id);
-            self.events
-                .push_back(ClientEvent::RequestAborted { token: r.token });
+            if !r.internal {
+                self.events
+                    .push_back(ClientEvent::RequestAborted { token: r.token });
+            }
         }
         self.acks.clear();
         self.ping_sent = None;

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::codec::{
     Auth, ConnAck, Disconnect, Packet, PacketId, ProtocolVersion, Publish, PublishAck, QoS,
-    ReasonCode, SubAck, UnsubAck,
+    ReasonCode, SubAck, Subscribe, SubscribeProperties, Subscription, UnsubAck,
 };
 use crate::session::{AckKind, OutboundAliases, PubRecOutcome, Resend};
 use crate::time::Instant;
@@ -102,7 +102,34 @@ impl Client {
             session_present,
             connack: Box::new(ack),
         });
+        if self.config.resubscribe && !session_present && !self.granted.is_empty() {
+            self.resubscribe(now);
+        }
         self.pump(now);
+    }
+
+    /// Subscribes again to everything granted before: the server kept no session
+    /// (MQTT 3.1.1 §4.1 / MQTT 5.0 §4.1, subscriptions are session state).
+    fn resubscribe(&mut self, now: Instant) {
+        let subs: alloc::vec::Vec<Subscription> = self.granted.values().cloned().collect();
+        let build = |packet_id| {
+            Packet::Subscribe(Subscribe {
+                packet_id,
+                subscriptions: subs.clone(),
+                properties: SubscribeProperties::default(),
+            })
+        };
+        let tracked = super::Tracked::Subscribe(subs.clone());
+        // Fails only if every id is taken or the packet is above the server's maximum size;
+        // the subscriptions stay remembered for the next connection then.
+        let _ = self.send_request(
+            now,
+            RequestKind::Subscribe,
+            subs.len(),
+            tracked,
+            true,
+            build,
+        );
     }
 
     fn on_auth(&mut self, auth: Box<Auth>) {
@@ -261,7 +288,7 @@ impl Client {
         id: PacketId,
         kind: RequestKind,
         results: usize,
-    ) -> Option<super::RequestToken> {
+    ) -> Option<super::Request> {
         match self.requests.get(&id) {
             // [MQTT-3.9.3-1]: one return code per filter, in order.
             Some(r)
@@ -271,10 +298,8 @@ impl Client {
                             && results == 0
                             && !self.config.version.is_v5())) =>
             {
-                let token = r.token;
-                self.requests.remove(&id);
                 self.ids.release(id);
-                Some(token)
+                self.requests.remove(&id)
             }
             _ => None,
         }
@@ -286,10 +311,24 @@ impl Client {
             RequestKind::Subscribe,
             ack.reason_codes.len(),
         ) {
-            Some(token) => {
-                self.events.push_back(ClientEvent::Subscribed {
-                    token,
-                    results: ack.reason_codes,
+            Some(request) => {
+                if let super::Tracked::Subscribe(subs) = request.tracked {
+                    for (sub, rc) in subs.into_iter().zip(&ack.reason_codes) {
+                        if rc.is_error() {
+                            self.granted.remove(&sub.filter);
+                        } else {
+                            self.granted.insert(sub.filter.clone(), sub);
+                        }
+                    }
+                }
+                let results = ack.reason_codes;
+                self.events.push_back(if request.internal {
+                    ClientEvent::Resubscribed { results }
+                } else {
+                    ClientEvent::Subscribed {
+                        token: request.token,
+                        results,
+                    }
                 });
             }
             None => self.protocol_violation(ReasonCode::ProtocolError, None),
@@ -302,9 +341,14 @@ impl Client {
             RequestKind::Unsubscribe,
             ack.reason_codes.len(),
         ) {
-            Some(token) => {
+            Some(request) => {
+                if let super::Tracked::Unsubscribe(filters) = request.tracked {
+                    for filter in &filters {
+                        self.granted.remove(filter);
+                    }
+                }
                 self.events.push_back(ClientEvent::Unsubscribed {
-                    token,
+                    token: request.token,
                     results: ack.reason_codes,
                 });
             }

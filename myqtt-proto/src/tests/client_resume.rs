@@ -312,3 +312,94 @@ fn clean_start_first_only() {
         }]
     ));
 }
+
+/// With `resubscribe`, a connection without a session restores the granted subscriptions with
+/// their options (subscriptions are session state, MQTT 5.0 §4.1); refused and unsubscribed
+/// filters are not restored; a present session needs nothing.
+/// [MQTT-3.2.2-2] [MQTT-3.8.4-1]
+#[test]
+fn resubscribes_when_the_session_is_gone() {
+    use crate::topic::TopicFilter;
+    let mut cfg = config(ProtocolVersion::V5);
+    cfg.resubscribe = true;
+    cfg.clean_start = false;
+    let mut s = Script::new(cfg);
+    s.connect(false);
+    let mut a = Subscription::new(TopicFilter::try_from("a/#").unwrap(), QoS::AtLeastOnce);
+    a.options.no_local = true;
+    let subs = [
+        a.clone(),
+        Subscription::new(TopicFilter::try_from("b").unwrap(), QoS::ExactlyOnce),
+        Subscription::new(TopicFilter::try_from("denied").unwrap(), QoS::AtMostOnce),
+    ];
+    let _ = s.client.subscribe(s.now, &subs).unwrap();
+    let _ = s.sent();
+    let codes = vec![
+        ReasonCode::GrantedQoS1,
+        ReasonCode::GrantedQoS2,
+        ReasonCode::NotAuthorized,
+    ];
+    s.feed(
+        SubAck {
+            packet_id: pid(1),
+            reason_codes: codes,
+            properties: Default::default(),
+        }
+        .into(),
+    );
+    let _ = s
+        .client
+        .unsubscribe(s.now, &[TopicFilter::try_from("b").unwrap()])
+        .unwrap();
+    let _ = s.sent();
+    s.feed(
+        UnsubAck {
+            packet_id: pid(2),
+            reason_codes: vec![ReasonCode::Success],
+            properties: Default::default(),
+        }
+        .into(),
+    );
+    let _ = s.events();
+
+    s.drop_transport();
+    let _ = s.events();
+    s.connect_with(ConnAck::default());
+    match &s.sent()[..] {
+        [Packet::Subscribe(sub)] => assert_eq!(sub.subscriptions, vec![a]),
+        other => panic!("{other:?}"),
+    }
+    let events = s.events();
+    assert!(
+        matches!(
+            events[..],
+            [ClientEvent::Connected {
+                session_present: false,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    s.feed(
+        SubAck {
+            packet_id: pid(3),
+            reason_codes: vec![ReasonCode::GrantedQoS1],
+            properties: Default::default(),
+        }
+        .into(),
+    );
+    assert_eq!(
+        s.events(),
+        vec![ClientEvent::Resubscribed {
+            results: vec![ReasonCode::GrantedQoS1]
+        }]
+    );
+
+    s.drop_transport();
+    let _ = s.events();
+    s.connect_with(ConnAck {
+        session_present: true,
+        ..Default::default()
+    });
+    assert!(s.sent().is_empty(), "the server kept the subscriptions");
+}

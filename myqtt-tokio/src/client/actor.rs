@@ -4,7 +4,7 @@
 //! after every step, drain `poll_transmit` to the socket and `poll_event` to the waiting
 //! futures and the application. No MQTT rule is decided here.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -143,19 +143,8 @@ impl Shared {
     }
 }
 
-/// A SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgment.
-enum PendingRequest {
-    Subscribe {
-        subscriptions: Vec<Subscription>,
-        reply: Reply<Vec<ReasonCode>>,
-    },
-    Unsubscribe {
-        filters: Vec<TopicFilter>,
-        reply: Reply<Vec<ReasonCode>>,
-    },
-    /// Automatic resubscription after a reconnection: results are only logged.
-    Resubscribe,
-}
+/// Where the per-filter results of a SUBSCRIBE or UNSUBSCRIBE go.
+type PendingRequest = Reply<Vec<ReasonCode>>;
 
 /// How the task ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -181,7 +170,6 @@ enum Step {
 /// Runtime settings of the task.
 pub(crate) struct Settings {
     pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) resubscribe: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) write_timeout: Duration,
 }
@@ -201,8 +189,6 @@ pub(crate) struct Actor {
     publishes: HashMap<PublishToken, Reply<ReasonCode>>,
     requests: HashMap<RequestToken, PendingRequest>,
     pings: VecDeque<Reply<()>>,
-    /// Granted subscriptions, for [`Settings::resubscribe`].
-    subscriptions: BTreeMap<TopicFilter, Subscription>,
     /// Messages waiting for room in the [`Messages`](super::Messages) queue; while any wait,
     /// the socket is not read.
     backlog: VecDeque<Publish>,
@@ -243,7 +229,6 @@ impl Actor {
             publishes: HashMap::new(),
             requests: HashMap::new(),
             pings: VecDeque::new(),
-            subscriptions: BTreeMap::new(),
             backlog: VecDeque::new(),
             stream: None,
             opening: None,
@@ -452,11 +437,7 @@ impl Actor {
                     .subscribe_with_properties(now, &subscriptions, properties)
                 {
                     Ok(token) => {
-                        let pending = PendingRequest::Subscribe {
-                            subscriptions,
-                            reply,
-                        };
-                        self.requests.insert(token, pending);
+                        self.requests.insert(token, reply);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -467,8 +448,7 @@ impl Actor {
                 debug!(filters = ?filters.iter().map(|f| f.as_str()).collect::<Vec<_>>(), "unsubscribe");
                 match self.core.unsubscribe(now, &filters) {
                     Ok(token) => {
-                        let pending = PendingRequest::Unsubscribe { filters, reply };
-                        self.requests.insert(token, pending);
+                        self.requests.insert(token, reply);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -567,47 +547,24 @@ impl Actor {
             }
             ClientEvent::Subscribed { token, results } => {
                 debug!(token = token.0, ?results, "subscribed");
-                match self.requests.remove(&token) {
-                    Some(PendingRequest::Subscribe {
-                        subscriptions,
-                        reply,
-                    }) => {
-                        for (sub, rc) in subscriptions.into_iter().zip(&results) {
-                            if !rc.is_error() {
-                                self.subscriptions.insert(sub.filter.clone(), sub);
-                            }
-                        }
-                        let _ = reply.send(Ok(results));
-                    }
-                    Some(PendingRequest::Resubscribe) => {
-                        info!(?results, "resubscribed after reconnection");
-                    }
-                    _ => {}
+                if let Some(reply) = self.requests.remove(&token) {
+                    let _ = reply.send(Ok(results));
                 }
             }
             ClientEvent::Unsubscribed { token, results } => {
                 debug!(token = token.0, ?results, "unsubscribed");
-                if let Some(PendingRequest::Unsubscribe { filters, reply }) =
-                    self.requests.remove(&token)
-                {
-                    for filter in &filters {
-                        self.subscriptions.remove(filter);
-                    }
+                if let Some(reply) = self.requests.remove(&token) {
                     let _ = reply.send(Ok(results));
                 }
             }
-            ClientEvent::RequestAborted { token } => match self.requests.remove(&token) {
-                Some(
-                    PendingRequest::Subscribe { reply, .. }
-                    | PendingRequest::Unsubscribe { reply, .. },
-                ) => {
+            ClientEvent::RequestAborted { token } => {
+                if let Some(reply) = self.requests.remove(&token) {
                     let _ = reply.send(Err(ClientError::ConnectionLost));
                 }
-                Some(PendingRequest::Resubscribe) => {
-                    warn!("resubscription lost with its connection");
-                }
-                None => {}
-            },
+            }
+            ClientEvent::Resubscribed { results } => {
+                info!(?results, "resubscribed after reconnection");
+            }
             ClientEvent::PingResponse => {
                 debug!("pong");
                 if let Some(reply) = self.pings.pop_front() {
@@ -633,15 +590,6 @@ impl Actor {
             return;
         }
         let _ = self.events.send(Event::Reconnected { session_present });
-        if self.settings.resubscribe && !session_present && !self.subscriptions.is_empty() {
-            let subs: Vec<Subscription> = self.subscriptions.values().cloned().collect();
-            match self.core.subscribe(self.clock.now(), &subs) {
-                Ok(token) => {
-                    self.requests.insert(token, PendingRequest::Resubscribe);
-                }
-                Err(e) => warn!("resubscription refused: {e}"),
-            }
-        }
     }
 
     fn closed(&mut self, reason: CloseReason) {
@@ -708,12 +656,8 @@ impl Actor {
         for (_, reply) in self.publishes.drain() {
             let _ = reply.send(Err(ClientError::Closed));
         }
-        for (_, pending) in self.requests.drain() {
-            if let PendingRequest::Subscribe { reply, .. }
-            | PendingRequest::Unsubscribe { reply, .. } = pending
-            {
-                let _ = reply.send(Err(ClientError::Closed));
-            }
+        for (_, reply) in self.requests.drain() {
+            let _ = reply.send(Err(ClientError::Closed));
         }
         for reply in self.pings.drain(..) {
             let _ = reply.send(Err(ClientError::Closed));

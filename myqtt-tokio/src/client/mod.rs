@@ -135,7 +135,6 @@ impl Client {
         let shared = Arc::new(Shared::new(options.message_capacity));
         let settings = Settings {
             reconnect: options.reconnect,
-            resubscribe: options.resubscribe,
             connect_timeout: options.connect_timeout,
             write_timeout: options.operation_timeout,
         };

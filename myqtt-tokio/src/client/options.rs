@@ -284,6 +284,7 @@ impl ConnectOptions {
         config.ping_timeout = proto_duration(self.ping_timeout);
         config.max_inflight = self.max_inflight;
         config.max_queued = self.max_queued;
+        config.resubscribe = self.resubscribe;
         if let Some(user) = &self.username {
             config.username = Some(
                 MqttString::try_from(user.as_str())
