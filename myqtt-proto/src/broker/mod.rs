@@ -135,6 +135,8 @@ pub(crate) struct Conn {
     pub(crate) connect_session_expiry: u32,
     pub(crate) scheduled: Option<Instant>,
     pub(crate) close_reported: bool,
+    /// PUBACK/PUBREC of this connection held until the store is durable.
+    pub(crate) held_acks: usize,
 }
 
 impl Conn {
@@ -267,6 +269,7 @@ impl<H: BrokerHooks> Broker<H> {
             connect_session_expiry: 0,
             scheduled: None,
             close_reported: false,
+            held_acks: 0,
         };
         self.connections.insert(id, conn);
         self.after_wire(now, id);
@@ -373,6 +376,7 @@ impl<H: BrokerHooks> Broker<H> {
                 break;
             };
             if let Some(conn) = self.connections.get_mut(&held.connection) {
+                conn.held_acks = conn.held_acks.saturating_sub(1);
                 conn.wire.send_packet(now, &held.packet);
                 self.writable.insert(held.connection);
             }

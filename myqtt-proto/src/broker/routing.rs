@@ -27,7 +27,15 @@ impl<H: BrokerHooks> Broker<H> {
             return;
         };
         let v5 = conn.wire.version().is_v5();
+        let held = conn.held_acks;
         let wire = &mut conn.wire;
+        // Acknowledgments held for the store count against our Receive Maximum
+        // ([MQTT-3.3.4-9]); 3.x has no such limit but gets the same bound, so a client cannot
+        // pile up held acknowledgments while the disk is slow.
+        if publish.packet_id.is_some() && held >= usize::from(self.config.receive_maximum) {
+            wire.violation(ReasonCode::ReceiveMaximumExceeded, None);
+            return;
+        }
         // MQTT 5.0 [MQTT-3.3.4-6]: a client never sends Subscription Identifiers.
         if !publish.properties.subscription_identifiers.is_empty() {
             wire.violation(
@@ -135,6 +143,7 @@ impl<H: BrokerHooks> Broker<H> {
                 connection: id,
                 packet,
             });
+            conn.held_acks += 1;
         } else {
             conn.wire.send_packet(now, &packet);
         }

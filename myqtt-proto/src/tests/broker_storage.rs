@@ -189,3 +189,52 @@ fn acknowledgments_wait_for_a_durable_store() {
         "every acknowledged message survives"
     );
 }
+
+/// Acknowledgments held for a slow store count against the Receive Maximum: a client that
+/// keeps publishing beyond it is disconnected (0x93) instead of growing the broker's memory.
+/// [MQTT-3.3.4-9]
+#[test]
+fn held_acknowledgments_are_bounded_by_receive_maximum() {
+    use crate::broker::TransportInfo;
+    use crate::codec::{Packet, PacketId, Publish};
+    use crate::time::Instant;
+    use bytes::BytesMut;
+    let mut config = persisting();
+    config.receive_maximum = 2;
+    let mut broker = Broker::new(config);
+    let now = Instant::ZERO;
+    let id = broker
+        .handle_connection_opened(now, TransportInfo::default())
+        .unwrap();
+    let connect = Packet::Connect(alloc::boxed::Box::new(
+        client_config(V5, "flood").connect_packet(),
+    ));
+    broker.handle_input(
+        now,
+        id,
+        &mut BytesMut::from(&connect.to_bytes(V5).unwrap()[..]),
+    );
+    let mut out = Vec::new();
+    let _ = broker.poll_transmit(id, &mut out);
+    // Retained messages always produce store operations, so every PUBACK waits for the disk,
+    // which never reports back here.
+    for n in 1..=3u16 {
+        let mut p = Publish::new(crate::topic::TopicName::try_from("r").unwrap(), &b"x"[..]);
+        p.qos = QoS::AtLeastOnce;
+        p.retain = true;
+        p.packet_id = PacketId::new(n);
+        broker.handle_input(
+            now,
+            id,
+            &mut BytesMut::from(&Packet::Publish(p).to_bytes(V5).unwrap()[..]),
+        );
+    }
+    out.clear();
+    let _ = broker.poll_transmit(id, &mut out);
+    assert_eq!(
+        out,
+        [0xE0, 0x01, 0x93],
+        "no PUBACK yet, then DISCONNECT Receive Maximum exceeded"
+    );
+    assert_eq!(broker.poll_close(), Some(id));
+}
