@@ -11,15 +11,6 @@ use crate::codec::{ProtocolVersion, QoS, ReasonCode};
 
 use ProtocolVersion::{V3_1_1, V5};
 
-fn persistent(version: ProtocolVersion, id: &str) -> crate::client::ClientConfig {
-    let mut c = client_config(version, id);
-    c.clean_start = false;
-    if version == V5 {
-        c.properties.session_expiry_interval = Some(3600);
-    }
-    c
-}
-
 /// A Clean Session 0 subscriber keeps its subscriptions across reconnects without subscribing
 /// again; QoS 1/2 messages published while it is offline are queued, delivered once on
 /// reconnect, and not again on the next one. QoS 0 is not queued by default.

@@ -17,15 +17,6 @@ fn persisting() -> BrokerConfig {
     c
 }
 
-fn persistent(version: ProtocolVersion, id: &str) -> crate::client::ClientConfig {
-    let mut c = client_config(version, id);
-    c.clean_start = false;
-    if version == V5 {
-        c.properties.session_expiry_interval = Some(3600);
-    }
-    c
-}
-
 /// Subscriptions, offline queues, in-flight messages and retained messages survive a broker
 /// restart: the restored broker delivers what was queued, resends what was in flight with
 /// DUP, and keeps the retained message (MyQtt test_14a "restores offline subscriptions at

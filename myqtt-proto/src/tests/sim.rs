@@ -34,6 +34,17 @@ pub(crate) fn client_config(version: ProtocolVersion, id: &str) -> ClientConfig 
     ClientConfig::new(version, MqttString::try_from(id).unwrap())
 }
 
+/// A client that keeps its session: Clean Session 0, and in 5.0 a one-hour Session Expiry
+/// Interval.
+pub(crate) fn persistent(version: ProtocolVersion, id: &str) -> ClientConfig {
+    let mut c = client_config(version, id);
+    c.clean_start = false;
+    if version == ProtocolVersion::V5 {
+        c.properties.session_expiry_interval = Some(3600);
+    }
+    c
+}
+
 pub(crate) fn msg(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Publish {
     let mut p = Publish::new(
         TopicName::try_from(topic).unwrap(),
