@@ -3,6 +3,7 @@
 //! events and store operations after every step).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
@@ -13,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::connection::{ConnectionSink, Outbound, describe};
-use super::hooks::ActorHooks;
+use super::hooks::{ActorHooks, ClosedInfo};
 use crate::Clock;
 
 /// Inputs of the actor.
@@ -22,6 +23,8 @@ pub(crate) enum Command {
     Opened {
         transport: TransportInfo,
         sink: ConnectionSink,
+        /// The CONNECT decision already taken while the router probed this domain.
+        decided: Option<ConnectDecision>,
         reply: oneshot::Sender<Option<ConnectionId>>,
     },
     Input {
@@ -56,6 +59,10 @@ struct Conn {
     sink: ConnectionSink,
     rx: BytesMut,
     label: String,
+    /// User Name, once the client is connected (for the disconnect log line).
+    username: Option<String>,
+    /// Whether the CONNECT was accepted (`on_disconnect` runs only for those).
+    connected: bool,
 }
 
 pub(crate) struct Actor {
@@ -68,6 +75,8 @@ pub(crate) struct Actor {
     pub(crate) max_pending_bytes: usize,
     /// Where store batches go (a thread that commits them), if the server persists.
     pub(crate) store: Option<std::sync::mpsc::Sender<(Vec<StoreOp>, u64)>>,
+    /// The domain's name for log lines (`None`: the default domain).
+    pub(crate) domain: Option<Arc<str>>,
     conns: BTreeMap<ConnectionId, Conn>,
     stopping: bool,
 }
@@ -86,6 +95,7 @@ impl Actor {
             self_tx,
             max_pending_bytes,
             store: None,
+            domain: None,
             conns: BTreeMap::new(),
             stopping: false,
         }
@@ -122,6 +132,7 @@ impl Actor {
             Command::Opened {
                 transport,
                 sink,
+                decided,
                 reply,
             } => {
                 if self.stopping {
@@ -131,13 +142,18 @@ impl Actor {
                 match self.broker.handle_connection_opened(now, transport.clone()) {
                     Ok(id) => {
                         let label = describe(id, &transport);
-                        debug!(connection = %label, "connection opened");
+                        debug!(connection = %label, domain = self.domain_label(), "connection opened");
+                        if let Some(decision) = decided {
+                            self.broker.hooks_mut().predecided.insert(id, decision);
+                        }
                         self.conns.insert(
                             id,
                             Conn {
                                 sink,
                                 rx: BytesMut::new(),
                                 label,
+                                username: None,
+                                connected: false,
                             },
                         );
                         let _ = reply.send(Some(id));
@@ -159,10 +175,7 @@ impl Actor {
                 }
                 self.broker.handle_input(now, id, &mut conn.rx);
             }
-            Command::Closed { id } => {
-                self.broker.handle_closed(now, id);
-                self.conns.remove(&id);
-            }
+            Command::Closed { id } => self.forget(id),
             Command::Decided { id, decision } => match decision {
                 ConnectDecision::Accept => self.broker.accept(now, id),
                 ConnectDecision::Reject(code) => self.broker.reject(now, id, code),
@@ -197,7 +210,6 @@ impl Actor {
 
     /// Drains every output of the broker.
     fn flush(&mut self) {
-        let now = self.clock.now();
         // Deferred connects: run the application's async handler, answer through the mailbox.
         for (id, future) in self.broker.hooks_mut().deferred.drain(..) {
             let tx = self.self_tx.clone();
@@ -216,8 +228,7 @@ impl Actor {
             if queued > self.max_pending_bytes {
                 warn!(connection = %conn.label, queued, "slow consumer: closing");
                 let _ = conn.sink.tx.send(Outbound::Close);
-                self.broker.handle_closed(now, id);
-                self.conns.remove(&id);
+                self.forget(id);
                 continue;
             }
             let _ = conn.sink.tx.send(Outbound::Bytes(out));
@@ -228,7 +239,7 @@ impl Actor {
             }
         }
         while let Some(event) = self.broker.poll_event() {
-            log_event(&event, &self.conns);
+            self.on_event(&event);
         }
         if let Some(store) = &self.store {
             let mut ops = Vec::new();
@@ -240,37 +251,91 @@ impl Actor {
     }
 }
 
-fn log_event(event: &BrokerEvent, conns: &BTreeMap<ConnectionId, Conn>) {
-    let label = |id: &ConnectionId| {
-        conns
-            .get(id)
-            .map_or_else(|| format!("#{}", id.0), |c| c.label.clone())
-    };
-    match event {
-        BrokerEvent::ClientConnected {
-            connection,
-            client_id,
-            session_present,
-        } => {
-            info!(connection = %label(connection), client_id = %client_id, session_present, "client connected");
+impl Actor {
+    /// The transport of `id` is gone: tell the broker, report what that caused while the
+    /// connection's details are still known, then drop them.
+    fn forget(&mut self, id: ConnectionId) {
+        self.broker.handle_closed(self.clock.now(), id);
+        self.broker.hooks_mut().predecided.remove(&id);
+        while let Some(event) = self.broker.poll_event() {
+            self.on_event(&event);
         }
-        BrokerEvent::ConnectionClosed {
-            connection,
-            client_id,
-            cause,
-        } => {
-            info!(
-                connection = %label(connection),
-                client_id = client_id.as_deref().unwrap_or("-"),
-                %cause,
-                "connection closed"
-            );
+        self.conns.remove(&id);
+    }
+
+    fn domain_label(&self) -> &str {
+        self.domain.as_deref().unwrap_or("-")
+    }
+
+    /// Logs a broker event (one line per connect and disconnect, with client id, user, peer and
+    /// domain) and runs the `on_disconnect` handler.
+    fn on_event(&mut self, event: &BrokerEvent) {
+        let label = |conns: &BTreeMap<ConnectionId, Conn>, id: &ConnectionId| {
+            conns
+                .get(id)
+                .map_or_else(|| format!("#{}", id.0), |c| c.label.clone())
+        };
+        let domain = self.domain_label();
+        match event {
+            BrokerEvent::ClientConnected {
+                connection,
+                client_id,
+                session_present,
+            } => {
+                let username = self
+                    .broker
+                    .client(*connection)
+                    .and_then(|c| c.username.map(str::to_owned));
+                info!(
+                    connection = %label(&self.conns, connection),
+                    client_id = %client_id,
+                    user = username.as_deref().unwrap_or("-"),
+                    domain,
+                    session_present,
+                    "client connected"
+                );
+                if let Some(conn) = self.conns.get_mut(connection) {
+                    conn.username = username;
+                    conn.connected = true;
+                }
+            }
+            BrokerEvent::ConnectionClosed {
+                connection,
+                client_id,
+                cause,
+            } => {
+                let conn = self.conns.get(connection);
+                let user = conn.and_then(|c| c.username.as_deref());
+                let was_connected = conn.is_some_and(|c| c.connected);
+                info!(
+                    connection = %label(&self.conns, connection),
+                    client_id = client_id.as_deref().unwrap_or("-"),
+                    user = user.unwrap_or("-"),
+                    domain,
+                    %cause,
+                    "connection closed"
+                );
+                if let Some(handler) = &self.broker.hooks().handlers.on_disconnect
+                    && was_connected
+                {
+                    handler(&ClosedInfo {
+                        connection: *connection,
+                        client_id: client_id.as_deref().map(str::to_owned),
+                        cause: cause.clone(),
+                        domain: self.domain.clone(),
+                    });
+                }
+            }
+            BrokerEvent::MessageDropped { client_id, reason } => {
+                debug!(client_id = %client_id, domain, ?reason, "message dropped");
+            }
+            BrokerEvent::WillPublished { client_id } => {
+                info!(client_id = %client_id, domain, "will published");
+            }
+            BrokerEvent::SessionEnded { client_id } => {
+                debug!(client_id = %client_id, domain, "session ended");
+            }
+            other => debug!(?other, domain, "broker event"),
         }
-        BrokerEvent::MessageDropped { client_id, reason } => {
-            debug!(client_id = %client_id, ?reason, "message dropped");
-        }
-        BrokerEvent::WillPublished { client_id } => info!(client_id = %client_id, "will published"),
-        BrokerEvent::SessionEnded { client_id } => debug!(client_id = %client_id, "session ended"),
-        other => debug!(?other, "broker event"),
     }
 }

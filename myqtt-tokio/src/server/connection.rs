@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::actor::Command;
+use super::router::{self, Routes};
 
 /// What the actor sends to a connection's writer.
 #[derive(Debug)]
@@ -31,11 +32,19 @@ pub(crate) struct ConnectionSink {
 /// Bytes read at most per socket read.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Serves one transport until either side closes it.
-pub(crate) async fn serve<S>(stream: S, transport: TransportInfo, actor: mpsc::Sender<Command>)
+/// Serves one transport until either side closes it: picks its domain, then shuttles bytes
+/// between the socket and that domain's actor.
+pub(crate) async fn serve<S>(mut stream: S, transport: TransportInfo, routes: Arc<Routes>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let table = routes.current();
+    drop(routes);
+    let Some(routed) = router::route(&mut stream, &transport, &table).await else {
+        return;
+    };
+    drop(table);
+    let actor = routed.route.tx;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let pending = Arc::new(AtomicUsize::new(0));
     let sink = ConnectionSink {
@@ -47,6 +56,7 @@ where
         .send(Command::Opened {
             transport,
             sink,
+            decided: routed.decided,
             reply,
         })
         .await
@@ -57,6 +67,17 @@ where
     let Ok(Some(id)) = id.await else {
         return; // refused: too many connections, or the server is stopping
     };
+    if !routed.first.is_empty()
+        && actor
+            .send(Command::Input {
+                id,
+                bytes: routed.first,
+            })
+            .await
+            .is_err()
+    {
+        return;
+    }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let write = async move {
         'write: while let Some(mut out) = rx.recv().await {

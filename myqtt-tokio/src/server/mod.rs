@@ -17,7 +17,9 @@
 
 mod actor;
 mod connection;
+mod domain;
 mod hooks;
+mod router;
 mod storage;
 
 use std::future::Future;
@@ -27,28 +29,27 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use myqtt_proto::broker::{Broker, TransportInfo};
+use myqtt_proto::broker::TransportInfo;
 use myqtt_proto::codec::{Publish, ReasonCode, Subscription};
 use myqtt_proto::topic::TopicFilter;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
-pub use hooks::{BoxFuture, ConnectInfo};
+pub use domain::Domain;
+pub use hooks::{BoxFuture, ClosedInfo, ConnectInfo, ConnectionHandle};
 pub use myqtt_proto::broker::{
     BrokerConfig, ClientView, ConnectDecision, ConnectionId, PublishDecision, SubscribeDecision,
 };
+pub use myqtt_proto::server::CloseCause;
 
 use crate::ws;
-use actor::{Actor, Command};
-use hooks::{ActorHooks, Handlers};
-
-/// Bytes queued for one slow client before it is disconnected (its Receive Maximum already
-/// bounds QoS 1/2; this bounds QoS 0 floods). 16 MiB.
-const DEFAULT_MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
+use actor::Command;
+use domain::RunningDomain;
+use router::{RouteTable, Routes};
 
 /// Time a TLS client gets to complete its handshake before its socket is closed.
 const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,11 +57,9 @@ const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Configures and starts a [`Server`].
 #[derive(Debug)]
 pub struct ServerBuilder {
-    config: BrokerConfig,
+    default: Domain,
+    domains: Vec<(String, Domain)>,
     listen: Vec<String>,
-    handlers: Handlers,
-    max_pending_bytes: usize,
-    storage: Option<PathBuf>,
     listen_tls: Vec<(String, Arc<rustls::ServerConfig>)>,
     listen_ws: Vec<String>,
     listen_wss: Vec<(String, Arc<rustls::ServerConfig>)>,
@@ -71,15 +70,32 @@ impl ServerBuilder {
     /// Keeps persistent sessions, their queued and in-flight messages, and retained messages
     /// in a database in `dir` (MyQtt `ctx.storage_set_path`): they survive restarts and
     /// crashes. Acknowledgments of QoS 1/2 messages wait until what they changed is on disk
-    /// unless [`BrokerConfig::durability`] says otherwise.
+    /// unless [`BrokerConfig::durability`] says otherwise. (For the default domain; each
+    /// [`Domain`] has its own.)
     pub fn storage(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.storage = Some(dir.into());
+        self.default = self.default.storage(dir);
         self
     }
 
-    /// Broker limits and policies (defaults: [`BrokerConfig::default`]).
+    /// Broker limits and policies (defaults: [`BrokerConfig::default`]) of the default domain.
     pub fn config(mut self, config: BrokerConfig) -> Self {
-        self.config = config;
+        self.default = self.default.config(config);
+        self
+    }
+
+    /// Adds a named domain (MyQttD's virtual hosts): a broker of its own with its own
+    /// sessions, subscriptions, retained messages, storage, limits and handlers; no message
+    /// crosses from one domain to another. A connection reaches a domain by a client id or
+    /// user name ending in `@name` (the suffix is removed), by a TLS SNI name or WebSocket
+    /// `Host` equal to `name`, or else by being the first named domain whose `on_connect`
+    /// accepts it; a connection that matches none goes to the default domain (everything this
+    /// builder configures directly). With named domains the server reads each CONNECT before
+    /// handing the connection over; without, connections go straight to the default domain.
+    ///
+    /// Names compare case-insensitively; a name must be non-empty and contain no `@`, `/`,
+    /// backslash or whitespace (checked by [`start`](Self::start)).
+    pub fn domain(mut self, name: impl Into<String>, domain: Domain) -> Self {
+        self.domains.push((name.into(), domain));
         self
     }
 
@@ -153,55 +169,74 @@ impl ServerBuilder {
         self
     }
 
-    /// Authentication handler (MyQtt `set_on_connect`, the SASL auth handler): runs for every
-    /// CONNECT and may be async (checking a database, say). While it runs the client waits for
-    /// its CONNACK (MyQtt's DEFERRED).
+    /// Authentication handler of the default domain (MyQtt `set_on_connect`, the SASL auth
+    /// handler); see [`Domain::on_connect`].
     pub fn on_connect<F, Fut>(mut self, handler: F) -> Self
     where
         F: Fn(ConnectInfo) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ConnectDecision> + Send + 'static,
     {
-        self.handlers.on_connect = Some(Arc::new(move |info| Box::pin(handler(info))));
+        self.default = self.default.on_connect(handler);
         self
     }
 
-    /// Publish handler (MyQtt `set_on_publish`): Allow (PUBLISH_OK), Discard (PUBLISH_DISCARD;
-    /// the publisher still gets its PUBACK/PUBREC), Refuse(code) or Close.
+    /// Publish handler of the default domain (MyQtt `set_on_publish`); see
+    /// [`Domain::on_publish`].
     pub fn on_publish<F>(mut self, handler: F) -> Self
     where
         F: Fn(&ClientView<'_>, &Publish) -> PublishDecision + Send + Sync + 'static,
     {
-        self.handlers.on_publish = Some(Arc::new(handler));
+        self.default = self.default.on_publish(handler);
         self
     }
 
-    /// Subscribe handler: grant a QoS (possibly lower) or deny, per topic filter.
+    /// Subscribe handler of the default domain; see [`Domain::on_subscribe`].
     pub fn on_subscribe<F>(mut self, handler: F) -> Self
     where
         F: Fn(&ClientView<'_>, &Subscription) -> SubscribeDecision + Send + Sync + 'static,
     {
-        self.handlers.on_subscribe = Some(Arc::new(handler));
+        self.default = self.default.on_subscribe(handler);
         self
     }
 
-    /// Unsubscribe notification.
+    /// Unsubscribe notification of the default domain; see [`Domain::on_unsubscribe`].
     pub fn on_unsubscribe<F>(mut self, handler: F) -> Self
     where
         F: Fn(&ClientView<'_>, &TopicFilter) + Send + Sync + 'static,
     {
-        self.handlers.on_unsubscribe = Some(Arc::new(handler));
+        self.default = self.default.on_unsubscribe(handler);
         self
     }
 
-    /// Bytes queued for a client that stopped reading before it is disconnected.
+    /// Connection-closed notification of the default domain (MyQtt `set_on_close`); see
+    /// [`Domain::on_disconnect`].
+    pub fn on_disconnect<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&ClosedInfo) + Send + Sync + 'static,
+    {
+        self.default = self.default.on_disconnect(handler);
+        self
+    }
+
+    /// Bytes queued for a client of the default domain that stopped reading before it is
+    /// disconnected; see [`Domain::max_pending_bytes`].
     pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
-        self.max_pending_bytes = bytes;
+        self.default = self.default.max_pending_bytes(bytes);
         self
     }
 
-    /// Binds every listener and starts serving. Fails if a listener cannot bind (the error
-    /// names the address, e.g. a port in use).
-    pub async fn start(mut self) -> io::Result<Server> {
+    /// Binds every listener, opens every domain's storage and starts serving. Fails if a
+    /// listener cannot bind (the error names the address, e.g. a port in use), a storage
+    /// cannot be opened, or a domain name is invalid or repeated.
+    pub async fn start(self) -> io::Result<Server> {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _) in &self.domains {
+            check_domain_name(name)?;
+            if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                return Err(invalid(format!("domain {name:?} is configured twice")));
+            }
+            names.push(name);
+        }
         let mut all = Vec::new();
         for addr in &self.listen {
             all.push((addr, ListenerKind::Tcp));
@@ -222,44 +257,22 @@ impl ServerBuilder {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
             listeners.push((listener, kind));
         }
-        let (tx, rx) = mpsc::channel(1024);
-        let opened = match self.storage.clone() {
-            Some(dir) => {
-                let opened =
-                    tokio::task::spawn_blocking(move || storage::open(&dir).map_err(|e| (dir, e)))
-                        .await
-                        .map_err(io::Error::other)?;
-                let (store, snapshot) = opened.map_err(|(dir, e)| {
-                    io::Error::other(format!("storage {}: {e}", dir.display()))
-                })?;
-                self.config.persistence = true;
-                Some((store, snapshot))
+        let mut running = vec![self.default.start(None).await?];
+        for (name, domain) in self.domains {
+            match domain.start(Some(name.into())).await {
+                Ok(d) => running.push(d),
+                Err(e) => {
+                    for d in running {
+                        d.stop().await;
+                    }
+                    return Err(e);
+                }
             }
-            None => None,
-        };
-        let hooks = ActorHooks {
-            handlers: self.handlers,
-            deferred: Vec::new(),
-        };
-        let mut broker = Broker::with_hooks(self.config, hooks);
-        let clock = crate::Clock::new();
-        let mut actor_store = None;
-        let mut store_thread = None;
-        if let Some((store, snapshot)) = opened {
-            info!(
-                sessions = snapshot.sessions.len(),
-                retained = snapshot.retained.len(),
-                "storage loaded"
-            );
-            broker.restore(clock.now(), snapshot);
-            let (batches, thread) = storage::spawn(store, tx.clone())?;
-            actor_store = Some(batches);
-            store_thread = Some(thread);
         }
-        let mut actor = Actor::new(broker, rx, tx.clone(), self.max_pending_bytes);
-        actor.store = actor_store;
-        actor.clock = clock;
-        let actor_task = tokio::spawn(actor.run());
+        let routes = Arc::new(Routes::new(RouteTable {
+            default: running[0].route.clone(),
+            named: running[1..].iter().map(|d| d.route.clone()).collect(),
+        }));
         let mut local_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
         for (listener, kind) in listeners {
@@ -270,17 +283,32 @@ impl ServerBuilder {
                 listener,
                 kind,
                 self.tls_handshake_timeout,
-                tx.clone(),
+                routes.clone(),
             )));
         }
         Ok(Server {
-            tx,
+            routes,
+            domains: Mutex::new(running),
             local_addrs,
             accept_tasks,
-            actor_task: Some(actor_task),
-            store_thread,
         })
     }
+}
+
+/// A domain name must be usable in `id@name` and as a host name: non-empty, no `@`, no path
+/// separators, no whitespace or control characters.
+fn check_domain_name(name: &str) -> io::Result<()> {
+    let bad = |c: char| c == '@' || c == '/' || c == '\\' || c.is_whitespace() || c.is_control();
+    if name.is_empty() || name.chars().any(bad) {
+        return Err(invalid(format!(
+            "invalid domain name {name:?}: it must be non-empty without '@', '/', '\\' or spaces"
+        )));
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 /// What a listener speaks on top of TCP.
@@ -311,7 +339,7 @@ async fn accept_loop(
     listener: TcpListener,
     kind: ListenerKind,
     handshake_timeout: Duration,
-    actor: mpsc::Sender<Command>,
+    routes: Arc<Routes>,
 ) {
     loop {
         match listener.accept().await {
@@ -321,15 +349,15 @@ async fn accept_loop(
                     remote_addr: Some(peer.to_string()),
                     ..Default::default()
                 };
-                let actor = actor.clone();
+                let routes = routes.clone();
                 match &kind {
                     ListenerKind::Tcp => {
-                        tokio::spawn(connection::serve::<TcpStream>(stream, transport, actor));
+                        tokio::spawn(connection::serve::<TcpStream>(stream, transport, routes));
                     }
                     kind => {
                         let kind = kind.clone();
                         tokio::spawn(async move {
-                            let handshake = handshake(stream, kind, transport, actor);
+                            let handshake = handshake(stream, kind, transport, routes);
                             if tokio::time::timeout(handshake_timeout, handshake)
                                 .await
                                 .is_err()
@@ -355,26 +383,26 @@ async fn handshake(
     stream: TcpStream,
     kind: ListenerKind,
     mut transport: TransportInfo,
-    actor: mpsc::Sender<Command>,
+    routes: Arc<Routes>,
 ) {
     let peer = transport.remote_addr.clone().unwrap_or_default();
     match kind {
         ListenerKind::Tcp => {
-            tokio::spawn(connection::serve::<TcpStream>(stream, transport, actor));
+            tokio::spawn(connection::serve::<TcpStream>(stream, transport, routes));
         }
         ListenerKind::Tls(acceptor) => {
             let Some(stream) = tls_accept(&acceptor, stream, &mut transport).await else {
                 return;
             };
             tokio::spawn(connection::serve::<TlsStream<TcpStream>>(
-                stream, transport, actor,
+                stream, transport, routes,
             ));
         }
         ListenerKind::Ws => match ws::accept(stream).await {
             Ok((stream, host)) => {
                 transport.server_name = host;
                 tokio::spawn(connection::serve::<ws::WsStream<TcpStream>>(
-                    stream, transport, actor,
+                    stream, transport, routes,
                 ));
             }
             Err(e) => debug!(%peer, "WebSocket handshake failed: {e}"),
@@ -390,7 +418,7 @@ async fn handshake(
                         transport.server_name = host;
                     }
                     tokio::spawn(connection::serve::<ws::WsStream<TlsStream<TcpStream>>>(
-                        stream, transport, actor,
+                        stream, transport, routes,
                     ));
                 }
                 Err(e) => debug!(%peer, "WebSocket handshake failed: {e}"),
@@ -424,22 +452,20 @@ async fn tls_accept(
 /// A running MQTT server.
 #[derive(Debug)]
 pub struct Server {
-    tx: mpsc::Sender<Command>,
+    routes: Arc<Routes>,
+    /// The default domain first, then the named ones.
+    domains: Mutex<Vec<RunningDomain>>,
     local_addrs: Vec<SocketAddr>,
     accept_tasks: Vec<JoinHandle<()>>,
-    actor_task: Option<JoinHandle<()>>,
-    store_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     /// A builder with default configuration and no listener.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
-            config: BrokerConfig::default(),
+            default: Domain::default(),
+            domains: Vec::new(),
             listen: Vec::new(),
-            handlers: Handlers::default(),
-            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
-            storage: None,
             listen_tls: Vec::new(),
             listen_ws: Vec::new(),
             listen_wss: Vec::new(),
@@ -454,29 +480,40 @@ impl Server {
         &self.local_addrs
     }
 
-    /// Publishes a message from the server itself to every matching subscription; returns how
-    /// many sessions it reached.
+    /// Publishes a message from the server itself to every matching subscription of the
+    /// default domain; returns how many sessions it reached.
     pub async fn publish(&self, publish: Publish) -> usize {
+        let tx = self.routes.current().default.tx.clone();
+        Self::publish_via(&tx, publish).await
+    }
+
+    /// Publishes a message from the server itself in the named domain; `None` if there is no
+    /// such domain.
+    pub async fn publish_in(&self, domain: &str, publish: Publish) -> Option<usize> {
+        let table = self.routes.current();
+        let route = table.named.iter().find(|d| {
+            d.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(domain))
+        })?;
+        Some(Self::publish_via(&route.tx, publish).await)
+    }
+
+    async fn publish_via(tx: &tokio::sync::mpsc::Sender<Command>, publish: Publish) -> usize {
         let (reply, rx) = oneshot::channel();
-        if self
-            .tx
-            .send(Command::Publish {
-                publish: Box::new(publish),
-                reply,
-            })
-            .await
-            .is_err()
-        {
+        let publish = Box::new(publish);
+        if tx.send(Command::Publish { publish, reply }).await.is_err() {
             return 0;
         }
         rx.await.unwrap_or(0)
     }
 
-    /// Closes one client's connection (MyQtt `conn.shutdown()`); 5.0 clients get DISCONNECT
-    /// with `reason`.
+    /// Closes one client's connection in the default domain (MyQtt `conn.shutdown()`); 5.0
+    /// clients get DISCONNECT with `reason`. [`ConnectInfo::handle`] does the same for a
+    /// connection of any domain.
     pub async fn disconnect(&self, connection: ConnectionId, reason: ReasonCode) {
-        let _ = self
-            .tx
+        let tx = self.routes.current().default.tx.clone();
+        let _ = tx
             .send(Command::Disconnect {
                 id: connection,
                 reason,
@@ -484,37 +521,84 @@ impl Server {
             .await;
     }
 
-    /// Graceful stop: stop accepting, send DISCONNECT "Server shutting down" to 5.0 clients,
-    /// close every connection.
-    pub async fn shutdown(mut self) {
-        self.stop().await;
+    /// The names of the named domains, in the order they were added.
+    pub async fn domain_names(&self) -> Vec<String> {
+        let domains = self.domains.lock().await;
+        domains
+            .iter()
+            .filter_map(|d| d.route.name.as_deref().map(str::to_owned))
+            .collect()
     }
 
-    async fn stop(&mut self) {
+    /// Adds a named domain while the server runs (MyQttD reload, test_21): new connections
+    /// can reach it at once; established ones are untouched. Fails if the name is invalid or
+    /// taken, or its storage cannot be opened.
+    pub async fn add_domain(&self, name: &str, domain: Domain) -> io::Result<()> {
+        check_domain_name(name)?;
+        let mut domains = self.domains.lock().await;
+        let taken = domains.iter().any(|d| {
+            d.route
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        if taken {
+            return Err(invalid(format!("domain {name:?} exists already")));
+        }
+        let running = domain.start(Some(name.into())).await?;
+        let route = running.route.clone();
+        domains.push(running);
+        self.routes.update(|table| table.named.push(route));
+        info!(domain = name, "domain added");
+        Ok(())
+    }
+
+    /// Removes a named domain: new connections no longer reach it, its clients are
+    /// disconnected (5.0: "Server shutting down") and its storage is flushed and closed.
+    /// Returns false if there is no such domain.
+    pub async fn remove_domain(&self, name: &str) -> bool {
+        let mut domains = self.domains.lock().await;
+        let Some(index) = domains.iter().position(|d| {
+            d.route
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        }) else {
+            return false;
+        };
+        let removed = domains.remove(index);
+        self.routes.update(|table| {
+            table.named.retain(|d| {
+                !d.name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            });
+        });
+        drop(domains);
+        removed.stop().await;
+        info!(domain = name, "domain removed");
+        true
+    }
+
+    /// Graceful stop: stop accepting, send DISCONNECT "Server shutting down" to 5.0 clients,
+    /// close every connection, flush and close every storage.
+    pub async fn shutdown(self) {
         for task in &self.accept_tasks {
             task.abort();
         }
-        let (reply, done) = oneshot::channel();
-        if self.tx.send(Command::Shutdown { reply }).await.is_ok() {
-            let _ = done.await;
-        }
-        if let Some(task) = self.actor_task.take() {
-            let _ = task.await;
-        }
-        // The actor is gone, so is the batch sender: the store thread commits what is left
-        // and ends, closing the database.
-        if let Some(thread) = self.store_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let domains = std::mem::take(&mut *self.domains.lock().await);
+        for domain in domains {
+            domain.stop().await;
         }
         info!("server stopped");
     }
 
     /// Waits for SIGINT or SIGTERM, then stops gracefully (MyQtt
     /// `wait_listeners(ctx, unlock_on_signal=True)`).
-    pub async fn wait_for_signal(mut self) {
+    pub async fn wait_for_signal(self) {
         wait_signal().await;
         info!("signal received, stopping");
-        self.stop().await;
+        self.shutdown().await;
     }
 }
 
