@@ -3,8 +3,8 @@
 use alloc::vec::Vec;
 
 use super::{
-    AckHandle, Client, ClientEvent, CloseReason, CommandError, ConnectionState, PublishOutcome,
-    PublishToken, Queued, Request, RequestKind, RequestToken,
+    AckHandle, Client, ClientEvent, ClientStoreOp, CloseReason, CommandError, ConnectionState,
+    PublishOutcome, PublishToken, Queued, Request, RequestKind, RequestToken, Tag,
 };
 use crate::codec::{
     Auth, AuthProperties, Disconnect, DisconnectProperties, Packet, PacketId, Publish, QoS,
@@ -19,7 +19,9 @@ impl Client {
     /// The packet id and DUP flag are set by the client. QoS 0 completes as soon as it is handed
     /// to the transport; QoS 1/2 on PUBACK / PUBCOMP. Messages wait in a bounded queue while the
     /// inflight window (the server's Receive Maximum, [MQTT-3.3.4-7]) is full or while
-    /// disconnected, and are sent in order. Poll transmit and events afterwards.
+    /// disconnected, and are sent in order. With [`ClientConfig::persist`](super::ClientConfig::persist)
+    /// a QoS 1/2 message is recorded for the store first. Poll the store, transmit and events
+    /// afterwards.
     pub fn publish(
         &mut self,
         now: Instant,
@@ -32,7 +34,19 @@ impl Client {
             return Err(CommandError::QueueFull);
         }
         let token = self.next_publish_token();
-        self.queue.push_back(Queued { publish, token });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if publish.qos != QoS::AtMostOnce {
+            self.store(|| ClientStoreOp::PublishAdd {
+                seq,
+                publish: publish.clone(),
+            });
+        }
+        self.queue.push_back(Queued {
+            publish,
+            token,
+            seq,
+        });
         self.pump(now);
         Ok(token)
     }
@@ -69,11 +83,19 @@ impl Client {
             if front.publish.qos != QoS::AtMostOnce && self.outbound.len() >= window {
                 break;
             }
-            let Some(Queued { mut publish, token }) = self.queue.pop_front() else {
+            let Some(Queued {
+                mut publish,
+                token,
+                seq,
+            }) = self.queue.pop_front()
+            else {
                 break;
             };
             // Limits may have changed since the message was queued (a new CONNACK).
             if let Err(e) = self.check_publish(&publish) {
+                if publish.qos != QoS::AtMostOnce {
+                    self.store(|| ClientStoreOp::PublishRemove { seq });
+                }
                 self.events.push_back(ClientEvent::Published {
                     token,
                     outcome: PublishOutcome::Rejected(e),
@@ -89,17 +111,24 @@ impl Client {
                 continue;
             }
             let Some(id) = self.ids.allocate() else {
-                self.queue.push_front(Queued { publish, token });
+                self.queue.push_front(Queued {
+                    publish,
+                    token,
+                    seq,
+                });
                 break;
             };
             publish.packet_id = Some(id);
+            // Recorded with the PUBLISH bytes of this step: durable before they leave.
+            self.store(|| ClientStoreOp::PublishSent { seq, packet_id: id });
             self.send_publish(now, &publish);
-            if let Err((p, token)) = self.outbound.insert(publish, token) {
+            if let Err((p, tag)) = self.outbound.insert(publish, Tag { token, seq }) {
                 // Unreachable: the id was just allocated and the QoS is 1 or 2.
                 self.ids.release(id);
+                self.store(|| ClientStoreOp::PublishRemove { seq });
                 debug_assert!(false, "fresh packet id {id} for {p:?} already in flight");
                 self.events.push_back(ClientEvent::Published {
-                    token,
+                    token: tag.token,
                     outcome: PublishOutcome::Rejected(CommandError::InvalidPacket),
                 });
             }
@@ -346,18 +375,31 @@ impl Client {
 
     /// Drops the whole session state (for a client that is closed for good or starts over):
     /// every queued or in-flight publish completes with [`PublishOutcome::Discarded`].
+    /// With [`ClientConfig::persist`](super::ClientConfig::persist) their removal is recorded
+    /// for the store too.
     pub fn discard_session(&mut self) {
-        let mut tokens: Vec<PublishToken> =
-            self.outbound.drain().into_iter().map(|e| e.tag).collect();
-        tokens.extend(self.queue.drain(..).map(|q| q.token));
-        for token in tokens {
+        let mut dropped: Vec<(PublishToken, Option<u64>)> = self
+            .outbound
+            .drain()
+            .into_iter()
+            .map(|e| (e.tag.token, Some(e.tag.seq)))
+            .collect();
+        dropped.extend(
+            self.queue
+                .drain(..)
+                .map(|q| (q.token, (q.publish.qos != QoS::AtMostOnce).then_some(q.seq))),
+        );
+        for (token, seq) in dropped {
+            if let Some(seq) = seq {
+                self.store(|| ClientStoreOp::PublishRemove { seq });
+            }
             self.events.push_back(ClientEvent::Published {
                 token,
                 outcome: PublishOutcome::Discarded,
             });
         }
         self.ids.clear();
-        self.inbound_qos2.clear();
+        self.forget_inbound_qos2();
         self.acks.clear();
         for (_, r) in core::mem::take(&mut self.requests) {
             if !r.internal {

@@ -55,12 +55,19 @@ pub struct ClientConfig {
     /// Assign outbound topic aliases automatically, up to the server's Topic Alias Maximum
     /// (MQTT 5.0 §3.3.2.3.4).
     pub auto_topic_alias: bool,
+    /// Describe every change to the persistent session state (outgoing QoS 1/2 messages,
+    /// incoming QoS 2 ids) as [`ClientStoreOp`](super::ClientStoreOp)s for
+    /// [`Client::poll_store_op`](super::Client::poll_store_op), so that a durable store can keep
+    /// them across process restarts ([`Client::restore`](super::Client::restore)). Default
+    /// false: nothing is recorded.
+    pub persist: bool,
 }
 
 impl ClientConfig {
     /// A configuration with the given version and client id and the defaults below: clean
     /// start, keep alive 60 s, connect timeout 30 s, ping timeout 10 s, 100 messages in flight,
-    /// 10,000 queued, 1 MiB incoming packet limit, automatic acks, no topic alias assignment.
+    /// 10,000 queued, 1 MiB incoming packet limit, automatic acks, no topic alias assignment,
+    /// no persistence.
     pub fn new(version: ProtocolVersion, client_id: MqttString) -> Self {
         ClientConfig {
             version,
@@ -80,6 +87,7 @@ impl ClientConfig {
             manual_acks: false,
             resubscribe: false,
             auto_topic_alias: false,
+            persist: false,
         }
     }
 

@@ -8,6 +8,11 @@
 //! command the runtime drains [`Client::poll_transmit`] to the socket and
 //! [`Client::poll_event`] to the application.
 //!
+//! A client that must survive process restarts turns on [`ClientConfig::persist`]: it then also
+//! drains [`Client::poll_store_op`] after every step and makes those operations durable *before*
+//! writing that step's bytes and handing out its events; after a restart it calls
+//! [`Client::restore`] with the loaded [`ClientSnapshot`] (see [`ClientStoreOp`]).
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use myqtt_proto::client::{Client, ClientConfig, ClientEvent};
@@ -42,6 +47,7 @@ mod commands;
 mod config;
 mod event;
 mod limits;
+mod persist;
 mod receive;
 
 use alloc::boxed::Box;
@@ -54,6 +60,7 @@ pub use event::{
     AckHandle, ClientEvent, CloseReason, CommandError, PublishOutcome, PublishToken, RequestToken,
 };
 pub use limits::ServerLimits;
+pub use persist::{ClientSnapshot, ClientStoreOp, RestoreError, StoredPublish, StoredStage};
 
 use crate::codec::{
     DecodeError, Disconnect, MqttString, Packet, PacketError, PacketId, ProtocolVersion, Publish,
@@ -80,6 +87,16 @@ pub enum ConnectionState {
 struct Queued {
     publish: Publish,
     token: PublishToken,
+    /// Position in send order, the store key ([`ClientStoreOp`]); meaningful for QoS 1/2.
+    seq: u64,
+}
+
+/// What the client keeps with each outbound QoS 1/2 message in flight.
+#[derive(Clone, Copy, Debug)]
+struct Tag {
+    token: PublishToken,
+    /// The store key ([`ClientStoreOp`]).
+    seq: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +137,7 @@ pub struct Client {
     connection: u64,
     server: ServerLimits,
     ids: PacketIdPool,
-    outbound: OutboundQos<PublishToken>,
+    outbound: OutboundQos<Tag>,
     queue: VecDeque<Queued>,
     requests: BTreeMap<PacketId, Request>,
     /// Subscriptions the server granted, to restore on a connection without a session
@@ -137,6 +154,10 @@ pub struct Client {
     user_pings: u32,
     connect_deadline: Option<Instant>,
     next_token: u64,
+    /// Next store key for a QoS 1/2 publish.
+    next_seq: u64,
+    /// Store operations not drained yet ([`ClientConfig::persist`]).
+    store_ops: VecDeque<ClientStoreOp>,
 }
 
 impl Client {
@@ -165,6 +186,8 @@ impl Client {
             user_pings: 0,
             connect_deadline: None,
             next_token: 0,
+            next_seq: 0,
+            store_ops: VecDeque::new(),
         }
     }
 

@@ -3,7 +3,8 @@
 use alloc::boxed::Box;
 
 use super::{
-    Client, ClientEvent, CloseReason, ConnectionState, PublishOutcome, RequestKind, ServerLimits,
+    Client, ClientEvent, ClientStoreOp, CloseReason, ConnectionState, PublishOutcome, RequestKind,
+    ServerLimits,
 };
 use crate::codec::{
     Auth, ConnAck, Disconnect, Packet, PacketId, ProtocolVersion, Publish, PublishAck, QoS,
@@ -91,12 +92,14 @@ impl Client {
             // and the server will not resend QoS 2 messages we are tracking.
             for entry in self.outbound.drain() {
                 self.ids.release(entry.publish_id());
+                let seq = entry.tag.seq;
+                self.store(|| ClientStoreOp::PublishRemove { seq });
                 self.events.push_back(ClientEvent::Published {
-                    token: entry.tag,
+                    token: entry.tag.token,
                     outcome: PublishOutcome::SessionLost,
                 });
             }
-            self.inbound_qos2.clear();
+            self.forget_inbound_qos2();
         }
         self.events.push_back(ClientEvent::Connected {
             session_present,
@@ -175,13 +178,21 @@ impl Client {
             QoS::AtLeastOnce => AckKind::PubAck,
             _ => {
                 if !self.inbound_qos2.on_publish(id) {
-                    // A repeat before PUBREL: acknowledge again, never deliver twice
-                    // ([MQTT-4.3.3-2]); in manual mode the pending ack will answer it.
+                    // A repeat before PUBREL (also one resent after a restart, for an id
+                    // restored from the store): acknowledge again, never deliver twice
+                    // ([MQTT-4.3.3-2], 5.0 [MQTT-4.3.3-10]); in manual mode the pending ack will
+                    // answer it.
                     if !self.acks.contains(id) {
                         self.send(now, &Packet::PubRec(PublishAck::new(id)));
                     }
                     return;
                 }
+                // Durable before the message reaches the application or PUBREC leaves, so a
+                // crash cannot deliver it twice.
+                self.store(|| ClientStoreOp::InboundQos2 {
+                    packet_id: id,
+                    pending: true,
+                });
                 AckKind::PubRec
             }
         };
@@ -213,8 +224,11 @@ impl Client {
             AckKind::PubAck => self.send(now, &Packet::PubAck(ack)),
             AckKind::PubRec => {
                 // MQTT 5.0 §4.3.3: a PUBREC with an error ends the exchange; no PUBREL follows.
-                if reason.is_error() {
-                    self.inbound_qos2.on_pubrel(id);
+                if reason.is_error() && self.inbound_qos2.on_pubrel(id) {
+                    self.store(|| ClientStoreOp::InboundQos2 {
+                        packet_id: id,
+                        pending: false,
+                    });
                 }
                 self.send(now, &Packet::PubRec(ack));
             }
@@ -223,6 +237,14 @@ impl Client {
 
     fn on_pubrel(&mut self, now: Instant, rel: PublishAck) {
         let known = self.inbound_qos2.on_pubrel(rel.packet_id);
+        if known {
+            // Durable before PUBCOMP leaves: once the server has it, it may reuse the id for a
+            // new message, which a stale stored id would swallow.
+            self.store(|| ClientStoreOp::InboundQos2 {
+                packet_id: rel.packet_id,
+                pending: false,
+            });
+        }
         let mut comp = PublishAck::new(rel.packet_id);
         if !known && self.config.version.is_v5() {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
@@ -234,8 +256,10 @@ impl Client {
     fn on_puback(&mut self, now: Instant, ack: PublishAck) {
         if let Some(entry) = self.outbound.on_puback(ack.packet_id) {
             self.ids.release(ack.packet_id);
+            let seq = entry.tag.seq;
+            self.store(|| ClientStoreOp::PublishRemove { seq });
             self.events.push_back(ClientEvent::Published {
-                token: entry.tag,
+                token: entry.tag.token,
                 outcome: PublishOutcome::Acknowledged(ack.reason_code),
             });
             self.pump(now);
@@ -244,13 +268,21 @@ impl Client {
 
     fn on_pubrec(&mut self, now: Instant, rec: PublishAck) {
         match self.outbound.on_pubrec(rec.packet_id, rec.reason_code) {
-            Some(PubRecOutcome::SendPubRel) | Some(PubRecOutcome::Duplicate) => {
+            Some(PubRecOutcome::SendPubRel) => {
+                if let Some(entry) = self.outbound.get(rec.packet_id) {
+                    let seq = entry.tag.seq;
+                    self.store(|| ClientStoreOp::PublishReleased { seq });
+                }
                 self.send(now, &Packet::PubRel(PublishAck::new(rec.packet_id)));
             }
-            Some(PubRecOutcome::Refused(token, reason)) => {
+            Some(PubRecOutcome::Duplicate) => {
+                self.send(now, &Packet::PubRel(PublishAck::new(rec.packet_id)));
+            }
+            Some(PubRecOutcome::Refused(tag, reason)) => {
                 self.ids.release(rec.packet_id);
+                self.store(|| ClientStoreOp::PublishRemove { seq: tag.seq });
                 self.events.push_back(ClientEvent::Published {
-                    token,
+                    token: tag.token,
                     outcome: PublishOutcome::Acknowledged(reason),
                 });
                 self.pump(now);
@@ -268,6 +300,8 @@ impl Client {
     fn on_pubcomp(&mut self, now: Instant, comp: PublishAck) {
         if let Some(entry) = self.outbound.on_pubcomp(comp.packet_id) {
             self.ids.release(comp.packet_id);
+            let seq = entry.tag.seq;
+            self.store(|| ClientStoreOp::PublishRemove { seq });
             // The server accepted the message with its PUBREC. A PUBCOMP "Packet Identifier not
             // found" answers a PUBREL resent after reconnect for a message it already released:
             // "not an error during recovery" (MQTT 5.0 §3.7.2.1), so the publish succeeded.
@@ -276,7 +310,7 @@ impl Client {
                 other => other,
             };
             self.events.push_back(ClientEvent::Published {
-                token: entry.tag,
+                token: entry.tag.token,
                 outcome: PublishOutcome::Acknowledged(reason),
             });
             self.pump(now);

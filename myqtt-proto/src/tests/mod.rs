@@ -13,6 +13,7 @@ mod broker_storage;
 mod broker_wills;
 mod client_connect;
 mod client_model;
+mod client_persist;
 mod client_properties;
 mod client_qos;
 mod client_resume;
