@@ -14,6 +14,7 @@
 //! | `myqtt.tls.accept_tls(ctx, accept_handler, cert_handler, key_handler)` | [`ServerTls::sni`] or [`ServerTls::handlers`] with a [`SniHandlers`]: the handlers become a [`rustls::server::ResolvesServerCert`] that is asked for every handshake |
 //! | `accept_handler(conn, server_name)` returning false | [`SniHandlers::accept`] returning `false`: the handshake is aborted (the client gets a TLS alert, no MQTT byte is exchanged) |
 //! | `cert_handler` / `key_handler` returning a path | [`SniHandlers::cert`] / [`SniHandlers::key`] returning a [`PemSource`] (a path or the PEM bytes); each certificate is loaded once and cached |
+//! | MyQttD's reload (SIGHUP) re-reading certificate files | [`ServerTls::build_reloadable`] returns a [`TlsReloader`]: [`TlsReloader::reload`] re-reads the files and swaps them in for new handshakes; established connections are kept; a failed reload keeps the old certificates |
 //! | listener opts with a CA: client certificate required (test_19, port 1911) | [`ServerTls::client_auth_required`] (or [`ServerTls::client_auth_optional`]) |
 //! | `myqtt_conn_get_server_name(conn)` | [`TlsSessionInfo::server_name`], which the runtimes copy into `TransportInfo::server_name` |
 //! | `myqtt.tls.is_enabled(conn)` / `myqtt_tls_is_on` | `ClientView.transport.is_tls` in `on_publish`/`on_subscribe` hooks and `ConnectInfo::is_tls` in `on_connect` |
@@ -71,11 +72,13 @@
 mod client;
 mod peer;
 mod pem;
+mod resolver;
 mod server;
 
 pub use client::ClientTls;
 pub use peer::{TlsSessionInfo, certificate_subject, fingerprint_sha256};
 pub use pem::{PemSource, load_certificates, load_private_key, load_root_store};
+pub use resolver::TlsReloader;
 pub use server::{ClientAuth, ServerTls, SniHandlers};
 
 use std::path::PathBuf;

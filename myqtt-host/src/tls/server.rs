@@ -1,15 +1,13 @@
 //! The server configuration: one certificate, or MyQtt's SNI handlers as a certificate
 //! resolver; optional client-certificate verification.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
-use rustls::sign::CertifiedKey;
+use rustls::server::WebPkiClientVerifier;
 
-use super::pem::{PemSource, add_roots, load_certificates, load_private_key};
+use super::pem::{PemSource, add_roots};
+use super::resolver::{Resolver, SingleResolver, SniResolver, TlsReloader};
 use super::{TlsError, VERSIONS, provider};
 
 /// MyQtt's TLS handlers (`myqtt.tls.accept_tls(ctx, accept_handler, cert_handler,
@@ -19,6 +17,8 @@ use super::{TlsError, VERSIONS, provider};
 /// They run inside the handshake, on the runtime's thread: keep them quick (a map lookup).
 /// What [`cert`](Self::cert) and [`key`](Self::key) return is loaded once and cached per
 /// (certificate, key) source pair, so returning the same path for many names costs one load.
+/// [`TlsReloader::reload`] (with [`ServerTls::build_reloadable`]) drops that cache and asks
+/// the handlers again for every server name seen so far.
 pub trait SniHandlers: Send + Sync + 'static {
     /// Whether to go on with the handshake for this server name (MyQtt's accept handler).
     /// `false` aborts the handshake with a TLS alert. Accepts everything unless overridden.
@@ -182,8 +182,17 @@ impl ServerTls {
     ///
     /// A single certificate and the CA are loaded now, so a missing file fails here; SNI
     /// handlers' certificates are loaded at the first handshake that selects them (a failure
-    /// then aborts that handshake only).
+    /// then aborts that handshake only). To replace certificates later without a restart, use
+    /// [`build_reloadable`](Self::build_reloadable).
     pub fn build(self) -> Result<Arc<ServerConfig>, TlsError> {
+        self.build_reloadable().map(|(config, _)| config)
+    }
+
+    /// [`build`](Self::build), plus a [`TlsReloader`] that re-reads the certificates later
+    /// (after a renewal, on `myqttd`'s SIGHUP) and swaps them in for new handshakes without
+    /// touching established connections. Hand the configuration to the listener and keep the
+    /// reloader; see [`TlsReloader::reload`] for what is re-read.
+    pub fn build_reloadable(self) -> Result<(Arc<ServerConfig>, TlsReloader), TlsError> {
         let provider = provider();
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(VERSIONS)?;
@@ -201,90 +210,16 @@ impl ServerTls {
                 builder.with_client_cert_verifier(verifier.build()?)
             }
         };
-        let mut config = match self.certificates {
+        let resolver = Arc::new(match self.certificates {
             Certificates::None => return Err(TlsError::NoServerCertificate),
             Certificates::Single { cert, key } => {
-                builder.with_single_cert(load_certificates(&cert)?, load_private_key(&key)?)?
+                Resolver::Single(SingleResolver::new(cert, key, provider)?)
             }
-            Certificates::Handlers(handlers) => {
-                builder.with_cert_resolver(Arc::new(SniResolver::new(handlers, provider)))
-            }
-        };
+            Certificates::Handlers(handlers) => Resolver::Sni(SniResolver::new(handlers, provider)),
+        });
+        let mut config = builder.with_cert_resolver(resolver.clone());
         config.alpn_protocols = self.alpn;
-        Ok(Arc::new(config))
-    }
-}
-
-/// Distinct certificates an [`SniResolver`] keeps loaded; past this, new ones are loaded per
-/// handshake without being cached (handlers returning a fresh source per name, say).
-const MAX_CACHED: usize = 1024;
-
-/// MyQtt's handlers as a rustls certificate resolver.
-struct SniResolver {
-    handlers: Arc<dyn SniHandlers>,
-    provider: Arc<CryptoProvider>,
-    cache: Mutex<HashMap<(PemSource, PemSource), Arc<CertifiedKey>>>,
-}
-
-impl std::fmt::Debug for SniResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SniResolver").finish_non_exhaustive()
-    }
-}
-
-impl SniResolver {
-    fn new(handlers: Arc<dyn SniHandlers>, provider: Arc<CryptoProvider>) -> Self {
-        SniResolver {
-            handlers,
-            provider,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn load(&self, cert: &PemSource, key: &PemSource) -> Result<CertifiedKey, TlsError> {
-        let chain = load_certificates(cert)?;
-        let key = load_private_key(key)?;
-        Ok(CertifiedKey::from_der(chain, key, &self.provider)?)
-    }
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = client_hello.server_name();
-        if !self.handlers.accept(name) {
-            tracing::debug!(server_name = ?name, "TLS handshake refused by the accept handler");
-            return None;
-        }
-        let (Some(cert), Some(key)) = (self.handlers.cert(name), self.handlers.key(name)) else {
-            tracing::warn!(server_name = ?name, "no TLS certificate for this server name");
-            return None;
-        };
-        let cache_key = (cert, key);
-        if let Some(found) = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&cache_key)
-        {
-            return Some(found.clone());
-        }
-        match self.load(&cache_key.0, &cache_key.1) {
-            Ok(loaded) => {
-                let loaded = Arc::new(loaded);
-                let mut cache = self
-                    .cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() < MAX_CACHED {
-                    cache.insert(cache_key, loaded.clone());
-                }
-                Some(loaded)
-            }
-            Err(e) => {
-                tracing::warn!(server_name = ?name, "cannot load the TLS certificate: {e}");
-                None
-            }
-        }
+        Ok((Arc::new(config), TlsReloader::new(resolver)))
     }
 }
 
