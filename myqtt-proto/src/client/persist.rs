@@ -1,31 +1,5 @@
-//! Client persistence as data (the client-side counterpart of [`crate::store`]).
-//!
-//! A client that must finish its QoS 1/2 exchanges across a process restart (MyQtt's and paho's
-//! client storage) needs two pieces of session state on disk (MQTT 3.1.1 §4.1, MQTT 5.0 §4.1:
-//! "the Client's Session State"):
-//!
-//! - outgoing QoS 1/2 messages not yet completed: accepted but not yet sent, sent and awaiting
-//!   PUBACK / PUBREC, or released with PUBREL and awaiting PUBCOMP;
-//! - incoming QoS 2 packet identifiers received but not yet released by PUBREL, so that a
-//!   PUBLISH the server resends after a restart is not delivered twice (5.0 [MQTT-4.3.3-10],
-//!   MQTT 3.1.1 §4.3.3 "Method B").
-//!
-//! With [`ClientConfig::persist`](super::ClientConfig::persist) on, the [`Client`] describes
-//! every change to that state as a [`ClientStoreOp`], drained with
-//! [`Client::poll_store_op`]. A durable store applies them; [`ClientSnapshot::apply`] is the
-//! reference semantics. After a restart the runtime loads the [`ClientSnapshot`] and hands it to
-//! [`Client::restore`] on a fresh client, before the first [`Client::handle_connected`]. With
-//! Clean Start 0 and a session present on the server, the restored messages are resent with DUP
-//! (or PUBREL) in their original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]).
-//!
-//! # Durability rule
-//!
-//! The operations of one step (a `handle_*` call or a command) must be **durable before** the
-//! bytes of that step from [`Client::poll_transmit`] are written and before its events from
-//! [`Client::poll_event`] reach the application: a PUBLISH must not leave before the message is
-//! on disk, and a received QoS 2 message must not be delivered (nor PUBREC/PUBCOMP sent) before
-//! its packet id's state is. The run loop becomes: drain `poll_store_op` and commit the batch
-//! (one transaction: group commit), then drain transmit, then events.
+//! Client persistence as data (the client-side counterpart of [`crate::store`]); the public
+//! docs live on [`ClientStoreOp`].
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -35,8 +9,40 @@ use super::{Client, ConnectionState, PublishToken, Queued, Tag};
 use crate::codec::{PacketId, Publish, QoS};
 use crate::session::OutboundStage;
 
-/// One change to the client's persistent session state. Keys are `seq`, a number the client
-/// gives each QoS 1/2 publish when it is accepted; it increases in send order.
+/// One change to the client's persistent session state (the client-side counterpart of the
+/// broker's [`StoreOp`](crate::store::StoreOp)).
+///
+/// A client that must finish its QoS 1/2 exchanges across a process restart (MyQtt's and paho's
+/// client storage) needs two pieces of session state on disk (MQTT 3.1.1 §4.1, MQTT 5.0 §4.1:
+/// "the Client's Session State"):
+///
+/// - outgoing QoS 1/2 messages not yet completed: accepted but not yet sent, sent and awaiting
+///   PUBACK / PUBREC, or released with PUBREL and awaiting PUBCOMP;
+/// - incoming QoS 2 packet identifiers received but not yet released by PUBREL, so that a
+///   PUBLISH the server resends after a restart is not delivered twice (5.0 [MQTT-4.3.3-10],
+///   MQTT 3.1.1 §4.3.3 "Method B").
+///
+/// With [`ClientConfig::persist`](super::ClientConfig::persist) on, the [`Client`] describes
+/// every change to that state as a [`ClientStoreOp`], drained with
+/// [`Client::poll_store_op`]. A durable store applies them; [`ClientSnapshot::apply`] is the
+/// reference semantics. After a restart the runtime loads the [`ClientSnapshot`] and hands it to
+/// [`Client::restore`] on a fresh client, before the first [`Client::handle_connected`]. With
+/// Clean Start 0 and a session present on the server, the restored messages are resent with DUP
+/// (or PUBREL) in their original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]).
+///
+/// # Durability rule
+///
+/// The operations of one step (a `handle_*` call or a command) must be **durable before** the
+/// bytes of that step from [`Client::poll_transmit`] are written and before its events from
+/// [`Client::poll_event`] reach the application: a PUBLISH must not leave before the message is
+/// on disk, and a received QoS 2 message must not be delivered (nor PUBREC/PUBCOMP sent) before
+/// its packet id's state is. The run loop becomes: drain `poll_store_op` and commit the batch
+/// (one transaction: group commit), then drain transmit, then events.
+///
+/// # Operations
+///
+/// Keys are `seq`, a number the client gives each QoS 1/2 publish when it is accepted; it
+/// increases in send order.
 // `PublishAdd` carries the PUBLISH by value: boxing it would cost an allocation per message.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,7 +212,7 @@ impl Client {
     ///
     /// Drain it after every `handle_*` call or command and make the batch durable **before**
     /// writing [`Client::poll_transmit`]'s bytes and handing [`Client::poll_event`]'s events to
-    /// the application (see the [durability rule](self#durability-rule)).
+    /// the application (see the [durability rule](ClientStoreOp#durability-rule)).
     #[must_use = "store operations must be made durable before the bytes are sent"]
     pub fn poll_store_op(&mut self) -> Option<ClientStoreOp> {
         self.store_ops.pop_front()
