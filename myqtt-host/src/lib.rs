@@ -15,6 +15,8 @@
 //!   Argon2id hashes) and [`Acl`](auth::Acl) (publish and subscribe rules with wildcards and
 //!   `%c`/`%u`).
 //! - [`config`]: [`MyqttdConfig`](config::MyqttdConfig), the `myqttd` TOML configuration.
+//! - [`client_store`]: [`ClientStore`](client_store::ClientStore), where an MQTT client keeps
+//!   its QoS 1/2 session state across process restarts (one redb file in a chosen directory).
 //!
 //! # Using the store
 //!
@@ -49,6 +51,7 @@
 //! ```
 
 pub mod auth;
+pub mod client_store;
 pub mod config;
 pub mod store;
 pub mod tls;
