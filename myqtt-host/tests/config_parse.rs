@@ -268,3 +268,68 @@ fn listener_addresses() {
     assert_eq!(l("[::1]", 1883).address(), "[::1]:1883");
     assert_eq!(l("localhost", 0).address(), "localhost:0");
 }
+
+#[test]
+fn domains_have_their_own_users_acl_storage_and_limits() {
+    let config = MyqttdConfig::parse(
+        r#"
+        data_dir = "/srv/myqttd"
+        [limits]
+        max_connections = 7
+        [[domains]]
+        name = "a.test"
+        anonymous = false
+        password_file = "/etc/a.passwd"
+        [domains.acl]
+        default = "deny"
+        [domains.limits]
+        max_connections = 3
+        [[domains]]
+        name = "b.test"
+        data_dir = "/elsewhere"
+        "#,
+    )
+    .unwrap();
+    config.validate().unwrap();
+    let (a, b) = (&config.domains[0], &config.domains[1]);
+    assert!(!a.anonymous && b.anonymous);
+    assert_eq!(config.domain_broker_config(a).max_connections, 3);
+    // Without [domains.limits], the top-level limits.
+    assert_eq!(config.domain_broker_config(b).max_connections, 7);
+    assert_eq!(
+        config.domain_data_dir(a),
+        PathBuf::from("/srv/myqttd/domains/a.test")
+    );
+    assert_eq!(config.domain_data_dir(b), PathBuf::from("/elsewhere"));
+    assert!(!a.acl().unwrap().allows_everything());
+    assert!(b.acl().unwrap().allows_everything());
+}
+
+#[test]
+fn bad_domains_are_refused() {
+    for (text, needle) in [
+        ("[[domains]]\nname = \"\"", "domain name"),
+        ("[[domains]]\nname = \"a@b\"", "domain name"),
+        ("[[domains]]\nname = \"../x\"", "domain name"),
+        ("[[domains]]\nname = \"..\"", "domain name"),
+        (
+            "[[domains]]\nname = \"a\"\n[[domains]]\nname = \"A\"",
+            "configured twice",
+        ),
+        (
+            "[[domains]]\nname = \"a\"\nanonymous = false",
+            "domain a: anonymous = false needs a password_file",
+        ),
+        (
+            "[[domains]]\nname = \"a\"\n[domains.limits]\nmax_connections = 0",
+            "domain a: [limits] max_connections",
+        ),
+    ] {
+        let config = MyqttdConfig::parse(text).unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains(needle), "{text:?}: {error}");
+    }
+    // A typo in a domain table is an error with its line.
+    let error = MyqttdConfig::parse("[[domains]]\nname = \"a\"\nanonymus = true").unwrap_err();
+    assert!(error.to_string().contains("anonymus"), "{error}");
+}

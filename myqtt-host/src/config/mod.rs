@@ -111,6 +111,96 @@ pub struct MyqttdConfig {
     pub acl: AclConfig,
     /// Broker limits and policies (`[limits]`).
     pub limits: LimitsConfig,
+    /// MyQttD's domains (virtual hosts), as `[[domains]]` tables: each is a broker of its own
+    /// with its own users, ACLs, storage and limits. The settings above form the default
+    /// domain, which serves connections that reach no named one. Default: none.
+    pub domains: Vec<DomainConfig>,
+}
+
+/// One `[[domains]]` table: a virtual host (MyQttD `<domain>`). A client reaches it with a
+/// client id or user name ending in `@name` (the suffix is removed), a TLS SNI name or
+/// WebSocket `Host` equal to `name`, or else by being accepted by its users (domains are tried
+/// in file order).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// The domain's name (case-insensitive; no `@`, `/`, backslash or spaces).
+    pub name: String,
+    /// Its durable store. Default: `<data_dir>/domains/<name>`.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Accept clients without a user name. Default true; with false, `password_file` is
+    /// required.
+    #[serde(default = "yes")]
+    pub anonymous: bool,
+    /// The domain's users (same format as the top-level `password_file`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The domain's access control (`[domains.acl]`). Default: allow everything.
+    #[serde(default)]
+    pub acl: AclConfig,
+    /// The domain's limits (`[domains.limits]`). Default: the top-level `[limits]`; when
+    /// present, keys it leaves out take the built-in defaults.
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl DomainConfig {
+    /// The ACL the domain's `[domains.acl]` describes.
+    pub fn acl(&self) -> Result<Acl, ConfigError> {
+        Ok(Acl::from_rules(
+            self.acl.default,
+            self.acl.rules.iter().cloned(),
+        )?)
+    }
+
+    /// Checks the name, the users/anonymous combination, the ACL and the limits.
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_domain_name(&self.name).map_err(ConfigError::Invalid)?;
+        let context = format!("domain {}: ", self.name);
+        check_users(self.anonymous, self.password_file.as_deref(), &self.acl()?)
+            .map_err(|e| ConfigError::Invalid(format!("{context}{e}")))?;
+        match &self.limits {
+            Some(limits) => limits
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("{context}{e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks that `name` can name a domain: usable in `id@name` and as a host or directory
+/// name — non-empty, not `.` or `..`, without `@`, `/`, backslash, whitespace or control
+/// characters. The error says why.
+pub fn check_domain_name(name: &str) -> Result<(), String> {
+    let bad = |c: char| c == '@' || c == '/' || c == '\\' || c.is_whitespace() || c.is_control();
+    if name.is_empty() || name == "." || name == ".." || name.chars().any(bad) {
+        return Err(format!(
+            "invalid domain name {name:?}: it must be non-empty without '@', '/', '\\' or spaces"
+        ));
+    }
+    Ok(())
+}
+
+/// The rules users and ACLs must follow, for the default domain and every named one.
+fn check_users(anonymous: bool, password_file: Option<&Path>, acl: &Acl) -> Result<(), String> {
+    if !anonymous && password_file.is_none() {
+        return Err(
+            "anonymous = false needs a password_file (create one with `myqttd passwd -f FILE USER`)"
+                .into(),
+        );
+    }
+    if acl.depends_on_username() && password_file.is_none() {
+        return Err(
+            "ACL rules with `user` or `%u` need a password_file: without one, user names are not authenticated"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 impl Default for MyqttdConfig {
@@ -123,6 +213,7 @@ impl Default for MyqttdConfig {
             password_file: None,
             acl: AclConfig::default(),
             limits: LimitsConfig::default(),
+            domains: Vec::new(),
         }
     }
 }
@@ -171,18 +262,19 @@ impl MyqttdConfig {
         for (index, listener) in self.listeners.iter().enumerate() {
             listener.check_supported(index)?;
         }
-        if !self.anonymous && self.password_file.is_none() {
-            return Err(ConfigError::Invalid(
-                "anonymous = false needs a password_file (create one with `myqttd passwd -f FILE USER`)"
-                    .into(),
-            ));
-        }
-        let acl = self.acl()?;
-        if acl.depends_on_username() && self.password_file.is_none() {
-            return Err(ConfigError::Invalid(
-                "ACL rules with `user` or `%u` need a password_file: without one, user names are not authenticated"
-                    .into(),
-            ));
+        check_users(self.anonymous, self.password_file.as_deref(), &self.acl()?)
+            .map_err(ConfigError::Invalid)?;
+        for (i, domain) in self.domains.iter().enumerate() {
+            domain.validate()?;
+            let name = &domain.name;
+            if self.domains[..i]
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(name))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "domain {name:?} is configured twice"
+                )));
+            }
         }
         self.limits.validate()
     }
@@ -201,6 +293,27 @@ impl MyqttdConfig {
         let mut config = BrokerConfig::default();
         self.limits.apply(&mut config);
         config
+    }
+
+    /// The broker configuration of a named domain: its own `[domains.limits]`, or the
+    /// top-level `[limits]`.
+    pub fn domain_broker_config(&self, domain: &DomainConfig) -> BrokerConfig {
+        let mut config = BrokerConfig::default();
+        domain
+            .limits
+            .as_ref()
+            .unwrap_or(&self.limits)
+            .apply(&mut config);
+        config
+    }
+
+    /// Where a named domain keeps its state: its `data_dir`, or `<data_dir>/domains/<name>`
+    /// (the name is a validated configuration value, never a client-supplied string).
+    pub fn domain_data_dir(&self, domain: &DomainConfig) -> PathBuf {
+        domain
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("domains").join(&domain.name))
     }
 }
 

@@ -36,7 +36,7 @@ pub enum Durability {
 }
 
 /// Limits and policies of a [`Broker`](super::Broker).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// Connections open at once (also those not past CONNECT yet). Default 10,000.
     pub max_connections: usize,

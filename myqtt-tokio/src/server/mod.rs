@@ -83,6 +83,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Replaces everything configured so far for the default domain (storage, limits,
+    /// handlers) with `domain`.
+    pub fn default_domain(mut self, domain: Domain) -> Self {
+        self.default = domain;
+        self
+    }
+
     /// Adds a named domain (MyQttD's virtual hosts): a broker of its own with its own
     /// sessions, subscriptions, retained messages, storage, limits and handlers; no message
     /// crosses from one domain to another. A connection reaches a domain by a client id or
@@ -295,16 +302,9 @@ impl ServerBuilder {
     }
 }
 
-/// A domain name must be usable in `id@name` and as a host name: non-empty, no `@`, no path
-/// separators, no whitespace or control characters.
+/// See [`myqtt_host::config::check_domain_name`].
 fn check_domain_name(name: &str) -> io::Result<()> {
-    let bad = |c: char| c == '@' || c == '/' || c == '\\' || c.is_whitespace() || c.is_control();
-    if name.is_empty() || name.chars().any(bad) {
-        return Err(invalid(format!(
-            "invalid domain name {name:?}: it must be non-empty without '@', '/', '\\' or spaces"
-        )));
-    }
-    Ok(())
+    myqtt_host::config::check_domain_name(name).map_err(invalid)
 }
 
 fn invalid(message: String) -> io::Error {
