@@ -113,7 +113,7 @@ async fn tcp_tls_and_ws_listeners_from_the_config() {
             ),
         )
         .unwrap();
-        let _broker = Broker(
+        let broker = Broker(
             Command::new(MYQTTD)
                 .arg("-c")
                 .arg(&config)
@@ -166,6 +166,46 @@ async fn tcp_tls_and_ws_listeners_from_the_config() {
         }
         topics.sort();
         assert_eq!(topics, ["x/tls-default", "x/tls-sni", "x/ws"]);
+
+        // Renewed certificates from another CA + SIGHUP: new handshakes get them, for the
+        // default and the SNI name alike; established connections stay (MyQttD test_21).
+        let new_ca = certificates(d);
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(broker.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let new_trust = ClientTls::new()
+            .ca(PemSource::bytes(new_ca))
+            .build()
+            .unwrap();
+        for name in ["localhost", "other.localhost"] {
+            let connector = |trust: &std::sync::Arc<rustls::ClientConfig>| {
+                TlsConnector::new(format!("127.0.0.1:{tls}").as_str(), trust.clone())
+                    .unwrap()
+                    .server_name(name)
+                    .unwrap()
+            };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let renewed = loop {
+                match Client::connect_with(connector(&new_trust), options("renewed")).await {
+                    Ok(client) => break client,
+                    Err(e) if Instant::now() > deadline => panic!("{name}: {e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            };
+            renewed.close().await.unwrap();
+            // A fresh configuration: one with a cached TLS session would resume it without
+            // seeing a certificate at all.
+            let old_trust = ClientTls::new()
+                .ca(PemSource::bytes(ca.clone()))
+                .build()
+                .unwrap();
+            let old = Client::connect_with(connector(&old_trust), options("stale")).await;
+            assert!(old.is_err(), "{name}: the old CA must no longer verify");
+        }
+        assert!(sub.is_connected() && ws_client.is_connected());
     })
     .await
     .unwrap();
