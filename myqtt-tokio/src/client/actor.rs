@@ -11,15 +11,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use myqtt_host::client_store::ClientStore;
 use myqtt_proto::client::{
-    Client as Core, ClientEvent, CloseReason, PublishOutcome, PublishToken, RequestToken,
+    AckHandle, Client as Core, ClientEvent, CloseReason, PublishOutcome, PublishToken, RequestToken,
 };
-use myqtt_proto::codec::{Publish, ReasonCode, SubscribeProperties, Subscription};
+use myqtt_proto::codec::{
+    MqttString, PacketId, Publish, ReasonCode, SubscribeProperties, Subscription,
+};
 use myqtt_proto::topic::TopicFilter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, trace, warn};
+use tracing::{debug, error, info, trace, warn};
 
 use super::ClientError;
 use super::event::Event;
@@ -29,6 +32,10 @@ use crate::Clock;
 
 /// Bytes read at most per socket read.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Commands handled in one turn (and so made durable in one store transaction) at most, when
+/// the client has storage.
+const COMMAND_BATCH: usize = 64;
 
 /// Where an operation's result goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
@@ -58,6 +65,18 @@ pub(crate) enum Command {
         reason: ReasonCode,
         reply: Reply<()>,
     },
+    /// Acknowledge a received message in manual-ack mode.
+    Ack {
+        packet_id: PacketId,
+        reason: ReasonCode,
+        reply: Reply<()>,
+    },
+}
+
+/// The client storage and the client id its rows are kept under.
+pub(crate) struct Storage {
+    pub(crate) store: ClientStore,
+    pub(crate) client_id: MqttString,
 }
 
 /// Where received messages go. One lock, so that handing over from the initial queue to a
@@ -202,6 +221,11 @@ pub(crate) struct Actor {
     /// The application asked to close: no reconnection.
     closing: bool,
     stop: Option<Stop>,
+    /// Where session changes are made durable ([`ConnectOptions::storage`](super::ConnectOptions::storage)).
+    storage: Option<Storage>,
+    /// Ack handles of the messages of the current connection waiting for [`Command::Ack`],
+    /// by packet id (unique among unacknowledged messages of one connection).
+    acks: HashMap<PacketId, AckHandle>,
 }
 
 impl Actor {
@@ -239,7 +263,20 @@ impl Actor {
             close_reply: None,
             closing: false,
             stop: None,
+            storage: None,
+            acks: HashMap::new(),
         }
+    }
+
+    /// Makes the task persist every session change in `storage` before acting on it.
+    pub(crate) fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Routes the completion of a publish restored from storage to `reply`.
+    pub(crate) fn restored_publish(&mut self, token: PublishToken, reply: Reply<ReasonCode>) {
+        self.publishes.insert(token, reply);
     }
 
     /// Runs until the client is closed, shut down, dropped, or loses a connection it may not
@@ -314,7 +351,21 @@ impl Actor {
                 self.core.handle_closed(now);
                 self.stop = Some(Stop::Abrupt);
             }
-            Step::Command(Some(cmd)) => self.command(cmd),
+            Step::Command(Some(cmd)) => {
+                self.command(cmd);
+                if self.storage.is_some() {
+                    // Group commit: the commands already waiting share one store transaction.
+                    for _ in 1..COMMAND_BATCH {
+                        if self.closing {
+                            break;
+                        }
+                        match self.commands.try_recv() {
+                            Ok(cmd) => self.command(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
             Step::Command(None) => {
                 debug!("every client handle dropped: closing");
                 self.begin_close(ReasonCode::Success);
@@ -468,6 +519,23 @@ impl Actor {
                 self.close_reply = Some(reply);
                 self.begin_close(reason);
             }
+            Command::Ack {
+                packet_id,
+                reason,
+                reply,
+            } => {
+                let result = match self.acks.remove(&packet_id) {
+                    Some(handle) => self
+                        .core
+                        .ack_with_reason(now, handle, reason)
+                        .map_err(ClientError::from),
+                    None => Err(ClientError::Command(
+                        myqtt_proto::client::CommandError::UnknownAck,
+                    )),
+                };
+                debug!(packet_id = packet_id.get(), ok = result.is_ok(), "ack");
+                let _ = reply.send(result);
+            }
         }
     }
 
@@ -487,6 +555,11 @@ impl Actor {
     /// empty (handling an event can produce more output, e.g. resubscription).
     async fn drain(&mut self) {
         loop {
+            // The store first: what this step changed must be durable before its bytes leave
+            // and its events reach the application.
+            if !self.persist().await {
+                return;
+            }
             let n = self.core.poll_transmit(&mut self.tx);
             if n > 0 {
                 self.write().await;
@@ -500,6 +573,46 @@ impl Actor {
                 return;
             }
         }
+    }
+
+    /// Applies the core's pending store operations in one durable transaction (on a blocking
+    /// thread). On failure the transport is dropped without sending anything more, the
+    /// client stops, and `false` is returned: nothing of this step may be sent or delivered.
+    async fn persist(&mut self) -> bool {
+        let mut ops = Vec::new();
+        while let Some(op) = self.core.poll_store_op() {
+            ops.push(op);
+        }
+        if ops.is_empty() {
+            return true;
+        }
+        let Some(mut storage) = self.storage.take() else {
+            // The core records operations only when the options have storage.
+            return true;
+        };
+        trace!(ops = ops.len(), "persisting session changes");
+        let result = tokio::task::spawn_blocking(move || {
+            let result = storage.store.apply(&storage.client_id, &ops);
+            (storage, result)
+        })
+        .await;
+        let error = match result {
+            Ok((storage, Ok(()))) => {
+                self.storage = Some(storage);
+                return true;
+            }
+            Ok((storage, Err(e))) => {
+                self.storage = Some(storage);
+                e.to_string()
+            }
+            Err(e) => format!("store task failed: {e}"),
+        };
+        error!("client storage failed, stopping: {error}");
+        self.tx.clear();
+        self.stream = None;
+        let _ = self.events.send(Event::StorageFailed { error });
+        self.stop = Some(Stop::Abrupt);
+        false
     }
 
     /// Writes the transmit buffer; a failure or a stall beyond the write timeout loses the
@@ -535,8 +648,11 @@ impl Actor {
             ClientEvent::Connected {
                 session_present, ..
             } => self.connected(session_present),
-            ClientEvent::Message { publish, .. } => {
+            ClientEvent::Message { publish, ack } => {
                 debug!(topic = %publish.topic, qos = ?publish.qos, retain = publish.retain, dup = publish.dup, len = publish.payload.len(), "message received");
+                if let (Some(handle), Some(id)) = (ack, publish.packet_id) {
+                    self.acks.insert(id, handle);
+                }
                 self.deliver(publish);
             }
             ClientEvent::Published { token, outcome } => {
@@ -583,6 +699,7 @@ impl Actor {
 
     fn connected(&mut self, session_present: bool) {
         self.shared.connected.store(true, Ordering::Relaxed);
+        self.acks.clear();
         self.attempt = 0;
         info!(server = %self.connector.describe(), client_id = %self.core.client_id(), session_present, "connected");
         if let Some(first) = self.first.take() {
@@ -594,6 +711,8 @@ impl Actor {
 
     fn closed(&mut self, reason: CloseReason) {
         self.shared.connected.store(false, Ordering::Relaxed);
+        // The server resends unacknowledged messages on a resumed session, with new handles.
+        self.acks.clear();
         // Bytes still queued (a DISCONNECT) were written before this event was drained.
         self.stream = None;
         for reply in self.pings.drain(..) {
@@ -669,6 +788,8 @@ impl Actor {
         while let Ok(cmd) = self.commands.try_recv() {
             refuse(cmd);
         }
+        // Closed before Stopped is reported, so a new client may open the directory at once.
+        self.storage = None;
         info!("client stopped");
         let _ = self.events.send(Event::Stopped);
         if let Some(reply) = self.close_reply.take() {
@@ -691,6 +812,9 @@ fn refuse(cmd: Command) {
         }
         Command::Close { reply, .. } => {
             let _ = reply.send(Ok(()));
+        }
+        Command::Ack { reply, .. } => {
+            let _ = reply.send(Err(ClientError::Closed));
         }
     }
 }

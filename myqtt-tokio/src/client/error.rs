@@ -47,6 +47,9 @@ pub enum ClientError {
     InvalidTopic(TopicError),
     /// Invalid [`ConnectOptions`](super::ConnectOptions) (client id, user name, will topic).
     InvalidOptions(String),
+    /// The client storage ([`ConnectOptions::storage`](super::ConnectOptions::storage)) could
+    /// not be opened, read or restored when connecting.
+    Storage(String),
 }
 
 impl fmt::Display for ClientError {
@@ -66,6 +69,7 @@ impl fmt::Display for ClientError {
             ClientError::Closed => f.write_str("client closed"),
             ClientError::InvalidTopic(e) => write!(f, "invalid topic: {e}"),
             ClientError::InvalidOptions(e) => write!(f, "invalid options: {e}"),
+            ClientError::Storage(e) => write!(f, "client storage: {e}"),
         }
     }
 }

@@ -42,7 +42,17 @@ pub enum Event {
         /// Whether the server resumed the session.
         session_present: bool,
     },
-    /// The client stopped for good: closed, shut down, or disconnected with reconnection off.
+    /// A batch of session changes could not be written to the client storage
+    /// ([`ConnectOptions::storage`](super::ConnectOptions::storage)). Nothing of it was sent or
+    /// delivered: the client drops the connection without DISCONNECT and stops
+    /// ([`Event::Stopped`] follows); what was stored before is restored by the next
+    /// [`Client::connect`](super::Client::connect).
+    StorageFailed {
+        /// The store's error.
+        error: String,
+    },
+    /// The client stopped for good: closed, shut down, disconnected with reconnection off, or
+    /// after [`Event::StorageFailed`].
     Stopped,
 }
 
@@ -81,7 +91,8 @@ impl Events {
 /// When the application does not read and the queue is full, the client stops reading the
 /// socket, so the server (and TCP) holds the backlog instead of this process' memory. Messages
 /// are acknowledged when they are received, so a QoS 1/2 message in the queue is the
-/// application's responsibility. Keep-alive still runs, but a PINGRESP cannot be read either:
+/// application's responsibility, unless [`ConnectOptions::manual_acks`](super::ConnectOptions::manual_acks)
+/// is on: then each waits for [`Client::ack`](super::Client::ack). Keep-alive still runs, but a PINGRESP cannot be read either:
 /// a reader stalled for longer than the ping timeout loses the connection (and reconnects).
 #[derive(Debug)]
 pub struct Messages {

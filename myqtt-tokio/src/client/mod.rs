@@ -16,6 +16,7 @@
 //! | `conn.close()`               | [`Client::close`]: DISCONNECT, the will is discarded |
 //! | `conn.shutdown()`            | [`Client::shutdown`]: abrupt, the server publishes the will |
 //! | `set_on_reconnect(h)`        | [`Client::events`]: [`Event::Reconnected`]        |
+//! | client storage path          | [`ConnectOptions::storage`], [`Client::restored_publishes`] |
 //!
 //! Every awaited operation is bounded by the operation timeout
 //! ([`ConnectOptions::operation_timeout`], 30 s by default; [`Client::with_timeout`] for one
@@ -27,6 +28,12 @@
 //! ([`ReconnectPolicy`]); publishes made meanwhile wait in the session's bounded queue and are
 //! sent after the reconnection. With a resumed session (`clean_start(false)`, and a session
 //! expiry in 5.0), unacknowledged QoS 1/2 messages are resent with DUP.
+//!
+//! With [`ConnectOptions::storage`] the session state also survives process restarts: every
+//! change is on disk before it is acted on, and the next [`Client::connect`] with the same
+//! directory and client id finishes what the previous process left (see
+//! [`Client::restored_publishes`]). With [`ConnectOptions::manual_acks`] the application
+//! acknowledges QoS 1/2 messages itself with [`Client::ack`].
 //!
 //! Transports: TCP ([`Client::connect`]); TLS ([`TlsConnector`]), WebSocket ([`WsConnector`])
 //! and secure WebSocket ([`WssConnector`]) through [`Client::connect_with`], which takes any
@@ -56,10 +63,11 @@ mod event;
 mod options;
 mod transport;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use myqtt_host::client_store::ClientStore;
 use myqtt_proto::client::Client as Core;
 use myqtt_proto::codec::{Publish, QoS, ReasonCode, SubscribeProperties, Subscription};
 use myqtt_proto::topic::{TopicFilter, TopicName};
@@ -73,7 +81,7 @@ pub use transport::{
     WsConnector, WssConnector,
 };
 
-use actor::{Actor, Command, Reply, Settings, Shared};
+use actor::{Actor, Command, Reply, Settings, Shared, Storage};
 
 /// Commands waiting for the task; senders beyond it wait (within their timeout).
 const COMMAND_CAPACITY: usize = 256;
@@ -95,6 +103,36 @@ struct Inner {
     shared: Arc<Shared>,
     events: broadcast::Receiver<Event>,
     message_capacity: usize,
+    /// Publishes restored from storage, until [`Client::restored_publishes`] takes them.
+    restored: Mutex<Vec<RestoredPublish>>,
+}
+
+/// A QoS 1/2 publish that an earlier process left unfinished in the client storage
+/// ([`ConnectOptions::storage`]), restored by [`Client::connect`]; from
+/// [`Client::restored_publishes`].
+///
+/// It stands for the `publish` future that process was waiting on: [`RestoredPublish::outcome`]
+/// resolves the same way, when the resumed session completes the message (PUBACK / PUBCOMP
+/// after the resend with DUP, [MQTT-4.4.0-1]).
+#[derive(Debug)]
+pub struct RestoredPublish {
+    message: Publish,
+    result: oneshot::Receiver<Result<ReasonCode, ClientError>>,
+}
+
+impl RestoredPublish {
+    /// The message (topic, payload, QoS, properties) as it was published.
+    pub fn message(&self) -> &Publish {
+        &self.message
+    }
+
+    /// Waits until the message completes, like [`Client::publish`] (without its timeout: wrap
+    /// it in one if needed). [`ClientError::SessionLost`] if the server kept no session (connect
+    /// with [`ConnectOptions::clean_start`]`(false)`), [`ClientError::Closed`] if the client
+    /// stops first.
+    pub async fn outcome(self) -> Result<ReasonCode, ClientError> {
+        self.result.await.unwrap_or(Err(ClientError::Closed))
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -128,6 +166,16 @@ impl Client {
         options: ConnectOptions,
     ) -> Result<Client, ClientError> {
         let config = options.to_config()?;
+        let mut core = Core::new(config);
+        let mut restored = Vec::new();
+        let storage = match &options.storage {
+            Some(dir) => {
+                let (storage, replies) = Self::restore(&mut core, dir.clone()).await?;
+                restored = replies;
+                Some(storage)
+            }
+            None => None,
+        };
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
@@ -138,8 +186,8 @@ impl Client {
             connect_timeout: options.connect_timeout,
             write_timeout: options.operation_timeout,
         };
-        let actor = Actor::new(
-            Core::new(config),
+        let mut actor = Actor::new(
+            core,
             Arc::new(connector),
             settings,
             commands_rx,
@@ -148,6 +196,15 @@ impl Client {
             events_tx,
             first_tx,
         );
+        let mut handles = Vec::with_capacity(restored.len());
+        for (token, message) in restored {
+            let (reply, result) = oneshot::channel();
+            actor.restored_publish(token, reply);
+            handles.push(RestoredPublish { message, result });
+        }
+        if let Some(storage) = storage {
+            actor = actor.with_storage(storage);
+        }
         tokio::spawn(actor.run());
         let client = Client {
             inner: Arc::new(Inner {
@@ -156,6 +213,7 @@ impl Client {
                 shared,
                 events: events_rx,
                 message_capacity: options.message_capacity,
+                restored: Mutex::new(handles),
             }),
             timeout: options.operation_timeout,
         };
@@ -165,6 +223,90 @@ impl Client {
             Ok(Err(e)) => Err(e),
             Err(_) => Err(ClientError::Closed),
         }
+    }
+
+    /// Opens the storage in `dir` and restores what it holds for the client's id into `core`.
+    async fn restore(
+        core: &mut Core,
+        dir: std::path::PathBuf,
+    ) -> Result<(Storage, Vec<(myqtt_proto::client::PublishToken, Publish)>), ClientError> {
+        let client_id = core.client_id().clone();
+        let id = client_id.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let store = ClientStore::open(&dir)?;
+            let snapshot = store.load(&id)?;
+            Ok::<_, myqtt_host::store::StoreError>((store, snapshot))
+        })
+        .await
+        .map_err(|e| ClientError::Storage(format!("store task failed: {e}")))?;
+        let (store, snapshot) = opened.map_err(|e| ClientError::Storage(e.to_string()))?;
+        let messages: Vec<Publish> = snapshot
+            .publishes
+            .values()
+            .map(|p| p.publish.clone())
+            .collect();
+        let inbound = snapshot.inbound_qos2.len();
+        let tokens = core.restore(snapshot).map_err(|e| {
+            ClientError::Storage(format!("restoring {}: {e}", store.path().display()))
+        })?;
+        if !tokens.is_empty() || inbound > 0 {
+            tracing::info!(
+                client_id = %client_id,
+                publishes = tokens.len(),
+                inbound_qos2 = inbound,
+                "restored session state from storage"
+            );
+        }
+        Ok((
+            Storage { store, client_id },
+            tokens.into_iter().zip(messages).collect(),
+        ))
+    }
+
+    /// The publishes an earlier process left unfinished in the client storage
+    /// ([`ConnectOptions::storage`]), restored by [`Client::connect`], in their original order.
+    /// The first call takes them; later calls (and clients without storage) get an empty list.
+    ///
+    /// The session resends them by itself; each [`RestoredPublish`] only reports the outcome,
+    /// as the lost `publish` future would have.
+    pub fn restored_publishes(&self) -> Vec<RestoredPublish> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .restored
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Acknowledges a received message in manual-ack mode ([`ConnectOptions::manual_acks`]):
+    /// sends its PUBACK (QoS 1) or PUBREC (QoS 2) with Success, once every message received
+    /// before it on this connection is acknowledged too ([MQTT-4.6.0-2], [MQTT-4.6.0-3]).
+    ///
+    /// A QoS 0 message needs no acknowledgment: `Ok` at once. A message that is not waiting
+    /// for one (acknowledged already, automatic acks, or received on a connection that has
+    /// since been lost; the server resends it then) is `ClientError::Command(UnknownAck)`.
+    /// From an [`on_message`](Client::on_message) handler, spawn a task to call this.
+    pub async fn ack(&self, message: &Publish) -> Result<(), ClientError> {
+        self.ack_with_reason(message, ReasonCode::Success).await
+    }
+
+    /// [`Client::ack`] with an MQTT 5.0 reason code: a code >= 0x80 refuses the message (for
+    /// QoS 2 the exchange ends with that PUBREC, MQTT 5.0 §4.3.3). Ignored in 3.x (Success).
+    pub async fn ack_with_reason(
+        &self,
+        message: &Publish,
+        reason: ReasonCode,
+    ) -> Result<(), ClientError> {
+        let Some(packet_id) = message.packet_id else {
+            return Ok(());
+        };
+        self.request(|reply| Command::Ack {
+            packet_id,
+            reason,
+            reply,
+        })
+        .await
     }
 
     /// A handle whose operations use `timeout` instead of the operation timeout of the options.

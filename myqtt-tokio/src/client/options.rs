@@ -1,6 +1,7 @@
 //! [`ConnectOptions`]: what the client sends in CONNECT, and how the runtime behaves around it
 //! (timeouts, reconnection, message buffering).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -74,7 +75,8 @@ struct WillSpec {
 ///
 /// Defaults: MQTT **5.0**, keep alive 60 s, clean start, no will, no credentials, connect timeout
 /// 30 s, operation timeout 30 s, reconnection on ([`ReconnectPolicy::default`]), no automatic
-/// resubscription, 1,024 messages buffered for [`Client::messages`](super::Client::messages).
+/// resubscription, 1,024 messages buffered for [`Client::messages`](super::Client::messages),
+/// automatic acknowledgments, no storage (session state in memory only).
 ///
 /// The options do not choose the transport: [`Client::connect`](super::Client::connect) uses
 /// TCP; for TLS, WebSocket or secure WebSocket pass a
@@ -117,6 +119,8 @@ pub struct ConnectOptions {
     pub(crate) message_capacity: usize,
     pub(crate) max_inflight: u16,
     pub(crate) max_queued: usize,
+    pub(crate) storage: Option<PathBuf>,
+    pub(crate) manual_acks: bool,
 }
 
 impl ConnectOptions {
@@ -140,6 +144,8 @@ impl ConnectOptions {
             message_capacity: 1024,
             max_inflight: 100,
             max_queued: 10_000,
+            storage: None,
+            manual_acks: false,
         }
     }
 
@@ -272,6 +278,42 @@ impl ConnectOptions {
         self
     }
 
+    /// Keeps the session state in `dir` so that it survives process restarts (MyQtt's client
+    /// storage path): unacknowledged outgoing QoS 1/2 messages (queued, awaiting PUBACK /
+    /// PUBREC, or released and awaiting PUBCOMP) and the ids of incoming QoS 2 messages not yet
+    /// released by PUBREL. Off by default: state lives in memory, across reconnections only.
+    ///
+    /// The directory holds one database file,
+    /// [`ClientStore::FILE_NAME`](myqtt_host::client_store::ClientStore::FILE_NAME); client ids
+    /// are keys inside it, so several clients may use one directory, one process at a time (a
+    /// second [`Client`](super::Client) on a directory already open fails to connect with
+    /// [`ClientError::Storage`]). Every change is on disk before the PUBLISH leaves, and before a
+    /// received QoS 2 message is handed to the application (one fsync per batch of changes).
+    ///
+    /// On [`Client::connect`](super::Client::connect), what an earlier process left for this
+    /// client id is restored: with [`clean_start(false)`](Self::clean_start) (and, in 5.0, a
+    /// [`session_expiry_interval`](Self::session_expiry_interval)), the server resumes the
+    /// session and the messages are resent with DUP (or PUBREL) and completed; a QoS 2 message
+    /// the server resends is not delivered twice. Their completions are available from
+    /// [`Client::restored_publishes`](super::Client::restored_publishes). A non-empty client id
+    /// is required.
+    pub fn storage(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.storage = Some(dir.into());
+        self
+    }
+
+    /// Manual acknowledgments (default off): QoS 1/2 messages are acknowledged (PUBACK /
+    /// PUBREC) only when the application calls [`Client::ack`](super::Client::ack) with them,
+    /// not when they are received. Acknowledgments leave in the order the messages arrived
+    /// ([MQTT-4.6.0-2], [MQTT-4.6.0-3]): acking a later message first holds its PUBACK until the
+    /// earlier ones are acked. A message not acked before the connection is lost is resent by
+    /// the server on a resumed session (QoS 1; a QoS 2 one is not delivered again, its PUBREC
+    /// is sent automatically).
+    pub fn manual_acks(mut self, manual: bool) -> Self {
+        self.manual_acks = manual;
+        self
+    }
+
     /// The core configuration these options stand for.
     pub(crate) fn to_config(&self) -> Result<ClientConfig, ClientError> {
         let client_id = MqttString::try_from(self.client_id.as_str())
@@ -285,6 +327,13 @@ impl ConnectOptions {
         config.max_inflight = self.max_inflight;
         config.max_queued = self.max_queued;
         config.resubscribe = self.resubscribe;
+        config.manual_acks = self.manual_acks;
+        config.persist = self.storage.is_some();
+        if config.persist && config.client_id.is_empty() {
+            return Err(ClientError::InvalidOptions(
+                "storage needs a client id: the stored state is kept under it".into(),
+            ));
+        }
         if let Some(user) = &self.username {
             config.username = Some(
                 MqttString::try_from(user.as_str())
