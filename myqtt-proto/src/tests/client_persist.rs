@@ -532,3 +532,125 @@ fn restore_refuses_inconsistent_snapshots() {
         Err(RestoreError::NotFresh)
     );
 }
+
+mod sim_restarts {
+    //! A persisting publisher dies at every point of the QoS 2 exchange with the real broker
+    //! and restarts from what it stored; the subscriber gets every message exactly once.
+
+    use alloc::vec::Vec;
+    use bytes::BytesMut;
+
+    use crate::broker::BrokerConfig;
+    use crate::client::{Client, ClientEvent, ClientSnapshot, PublishOutcome};
+    use crate::codec::{ProtocolVersion, QoS, ReasonCode};
+    use crate::tests::sim::{Sim, msg, persistent, sub};
+
+    /// Moves the broker's output: to the publisher `p` only if `to_p`, to everyone else always.
+    fn route(sim: &mut Sim<crate::broker::AllowAll>, p: usize, to_p: bool) {
+        while let Some(id) = sim.broker.poll_writable() {
+            let mut out = Vec::new();
+            let _ = sim.broker.poll_transmit(id, &mut out);
+            if sim.clients[p].connection == Some(id) {
+                if to_p {
+                    let mut rx = BytesMut::from(&out[..]);
+                    sim.clients[p].client.handle_input(sim.now, &mut rx);
+                }
+            } else if let Some(c) = sim.clients.iter_mut().find(|c| c.connection == Some(id)) {
+                let mut rx = BytesMut::from(&out[..]);
+                c.client.handle_input(sim.now, &mut rx);
+            }
+        }
+    }
+
+    /// The publisher's bytes go to the broker (or are lost with the process if `!deliver`).
+    fn transmit(sim: &mut Sim<crate::broker::AllowAll>, p: usize, deliver: bool) {
+        let mut out = Vec::new();
+        let _ = sim.clients[p].client.poll_transmit(&mut out);
+        if let (true, Some(id)) = (deliver, sim.clients[p].connection) {
+            let mut rx = BytesMut::from(&out[..]);
+            sim.broker.handle_input(sim.now, id, &mut rx);
+        }
+    }
+
+    /// [MQTT-4.4.0-1] [MQTT-4.3.3-3] 5.0 [MQTT-4.3.3-10]: exactly once across publisher crashes
+    /// before sending, after PUBLISH, after PUBREC, after PUBREL and after PUBCOMP.
+    #[test]
+    fn exactly_once_across_publisher_crashes_at_every_point() {
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            let mut sim = Sim::new(BrokerConfig::default());
+            let s = sim.join(persistent(version, "sub"));
+            sim.subscribe(s, &[sub("x", QoS::ExactlyOnce)]);
+            let _ = sim.events(s);
+            let mut cfg = persistent(version, "pub");
+            cfg.persist = true;
+            let p = sim.join(cfg.clone());
+            let mut disk = ClientSnapshot::default();
+            let mut completed = 0;
+            for k in 0u8..10 {
+                let _ = sim.clients[p]
+                    .client
+                    .publish(sim.now, msg("x", &[k], QoS::ExactlyOnce, false))
+                    .unwrap();
+                // Stage by stage, syncing the store before any byte moves.
+                let sync = |sim: &mut Sim<_>, disk: &mut ClientSnapshot| {
+                    while let Some(op) = sim.clients[p].client.poll_store_op() {
+                        disk.apply(op);
+                    }
+                };
+                let crash_after = k % 5; // 0 before PUBLISH ... 4 after PUBCOMP
+                sync(&mut sim, &mut disk);
+                transmit(&mut sim, p, crash_after >= 1); // PUBLISH
+                route(&mut sim, p, crash_after >= 2); // PUBREC
+                sync(&mut sim, &mut disk);
+                transmit(&mut sim, p, crash_after >= 3); // PUBREL
+                route(&mut sim, p, crash_after >= 4); // PUBCOMP
+                sync(&mut sim, &mut disk);
+                completed += sim.clients[p]
+                    .client
+                    .poll_event()
+                    .into_iter()
+                    .filter(|e| matches!(e, ClientEvent::Published { .. }))
+                    .count();
+
+                // The process dies; a new one restores the disk and reconnects.
+                if let Some(id) = sim.clients[p].connection.take() {
+                    sim.broker.handle_closed(sim.now, id);
+                }
+                sim.run();
+                let mut fresh = Client::new(cfg.clone());
+                let tokens = fresh.restore(disk.clone()).unwrap();
+                assert_eq!(
+                    tokens.len(),
+                    usize::from(crash_after < 4),
+                    "{version} k={k}"
+                );
+                sim.clients[p].client = fresh;
+                sim.clients[p].events.clear();
+                assert!(sim.reconnect(p), "{version}: the broker kept the session");
+                let done: Vec<_> = sim
+                    .events(p)
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        ClientEvent::Published { token, outcome } => Some((token, outcome)),
+                        _ => None,
+                    })
+                    .collect();
+                let expected: Vec<_> = tokens
+                    .iter()
+                    .map(|t| (*t, PublishOutcome::Acknowledged(ReasonCode::Success)))
+                    .collect();
+                assert_eq!(done, expected, "{version} k={k}");
+                completed += done.len();
+                sync(&mut sim, &mut disk);
+                assert!(disk.is_empty(), "{version} k={k}: {disk:?}");
+            }
+            assert_eq!(completed, 10);
+            let got: Vec<u8> = sim.received(s).iter().map(|m| m.payload[0]).collect();
+            assert_eq!(
+                got,
+                (0u8..10).collect::<Vec<_>>(),
+                "{version}: exactly once, in order"
+            );
+        }
+    }
+}
