@@ -366,3 +366,60 @@ async fn resumed_publisher_completes_without_duplicates_after_kill_9() {
     .await
     .unwrap();
 }
+
+/// The subscriber stays connected through the crash (with its session, reconnecting by
+/// itself) while the broker forwards to it: QoS 2 deliveries in flight from the broker at the
+/// kill are resumed after the restart (PUBLISH with DUP before PUBREC, PUBREL after it,
+/// [MQTT-4.4.0-1]) and must not reach the application twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_subscriber_gets_qos2_once_across_kill_9() {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut broker = Myqttd::start(dir.path(), port, 1).unwrap();
+        let sub = Client::connect(
+            addr(port),
+            resuming_options("crash-sub-live").message_capacity(4 * N),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            sub.subscribe("crash/#", QoS::ExactlyOnce).await.unwrap(),
+            QoS::ExactlyOnce
+        );
+        let received = Arc::new(Mutex::new(Received::default()));
+        let mut messages = sub.messages();
+        let reader = {
+            let received = received.clone();
+            tokio::spawn(async move {
+                // Quiet for 1 s only once everything arrived after the restart (the restart
+                // itself takes well under a second).
+                collect_until_quiet(&mut messages, &received).await;
+                messages
+            })
+        };
+
+        let publisher = Client::connect(addr(port), resuming_options("crash-pub-live"))
+            .await
+            .unwrap();
+        let acked = Arc::new(Mutex::new(Acked::default()));
+        let mut tasks = publish_all(&publisher, &acked);
+        wait_acked(&acked, N).await;
+        broker.kill();
+        let _broker = Myqttd::start(dir.path(), port, 2).expect("the port was taken meanwhile");
+        while let Some(result) = tasks.join_next().await {
+            result.unwrap().unwrap();
+        }
+        let acked = std::mem::take(&mut *acked.lock().unwrap());
+        assert_eq!((acked.qos1.len(), acked.qos2.len()), (N, N));
+        publisher.close().await.unwrap();
+
+        let mut messages = reader.await.unwrap();
+        collect_until_quiet(&mut messages, &received).await;
+        sub.close().await.unwrap();
+        let received = std::mem::take(&mut *received.lock().unwrap());
+        check(&received, &acked);
+    })
+    .await
+    .unwrap();
+}

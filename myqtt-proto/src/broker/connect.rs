@@ -330,16 +330,22 @@ impl<H: BrokerHooks> Broker<H> {
         let Some(session) = self.sessions.get_mut(&client_id) else {
             return;
         };
+        // Under Durability::Strict they wait for what they depend on to be durable, as when
+        // first sent (see `routing::send_one`).
         for item in session.outbound.resend() {
-            match item {
+            let (packet, after_store) = match item {
                 Resend::Publish(p) => {
-                    conn.wire.send_publish(now, &p);
+                    let exactly_once = p.qos == QoS::ExactlyOnce;
+                    (Packet::Publish(p), exactly_once)
                 }
-                Resend::PubRel(pid) => {
-                    conn.wire
-                        .send_packet(now, &Packet::PubRel(crate::codec::PublishAck::new(pid)));
-                }
-            }
+                Resend::PubRel(pid) => (Packet::PubRel(crate::codec::PublishAck::new(pid)), true),
+            };
+            let target = super::HoldTarget {
+                id,
+                wire: &mut conn.wire,
+                held: None,
+            };
+            self.out.send_or_hold(now, target, packet, after_store);
         }
         super::routing::pump(now, &self.config, &mut conn.wire, session, &mut self.out);
     }

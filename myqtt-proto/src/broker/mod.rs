@@ -99,6 +99,13 @@ pub(crate) struct Outputs {
     pub(crate) store_enabled: bool,
     /// Store operations emitted since the broker started (the store mark).
     pub(crate) emitted: u64,
+    /// [`Durability::Strict`] with persistence: packets that announce a stored change wait
+    /// until it is durable.
+    pub(crate) strict: bool,
+    /// Store mark reported durable by the runtime.
+    pub(crate) durable: u64,
+    /// Packets waiting for their store operations to be durable, in order.
+    pub(crate) held: VecDeque<HeldPacket>,
 }
 
 impl Outputs {
@@ -109,6 +116,55 @@ impl Outputs {
             self.store.push(op());
             self.emitted += 1;
         }
+    }
+
+    /// Sends `packet` on `wire` now or, under [`Durability::Strict`], holds it for
+    /// `connection` until the store is durable: up to the current mark when `after_store` (the
+    /// packet tells the peer about a change that must survive a crash first: a QoS 2 PUBLISH
+    /// whose in-flight record would otherwise be lost and resent under another packet id, a
+    /// PUBREL or PUBCOMP whose packet id the peer then forgets; [MQTT-4.3.3-12],
+    /// [MQTT-4.3.3-13]) and in any case behind every packet held before it, so none overtakes
+    /// another ([MQTT-4.6.0-6]). `counted` marks an acknowledgment of the client's PUBLISH,
+    /// which counts against our Receive Maximum while held. Returns false when a PUBLISH does
+    /// not fit the client's Maximum Packet Size (checked before holding) or the connection
+    /// is not open.
+    pub(crate) fn send_or_hold(
+        &mut self,
+        now: Instant,
+        conn: HoldTarget<'_>,
+        packet: Packet,
+        after_store: bool,
+    ) -> bool {
+        let HoldTarget { id, wire, held } = conn;
+        let must_wait =
+            self.strict && ((after_store && self.emitted > self.durable) || !self.held.is_empty());
+        if !must_wait {
+            return match &packet {
+                Packet::Publish(p) => wire.send_publish(now, p),
+                other => {
+                    wire.send_packet(now, other);
+                    true
+                }
+            };
+        }
+        if let Packet::Publish(p) = &packet
+            && !wire.publish_fits(p)
+        {
+            return false;
+        }
+        let needed = if after_store { self.emitted } else { 0 };
+        let mark = needed.max(self.held.back().map_or(0, |h| h.mark));
+        let counted = held.is_some();
+        if let Some(count) = held {
+            *count += 1;
+        }
+        self.held.push_back(HeldPacket {
+            mark,
+            connection: id,
+            packet,
+            counted,
+        });
+        true
     }
 
     /// Records a store operation whatever the session (retained messages, removals).
@@ -170,18 +226,24 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) next_connection: u64,
     pub(crate) next_assigned_id: u64,
     pub(crate) next_generation: u64,
-    /// Store mark reported durable by the runtime.
-    pub(crate) durable: u64,
-    /// PUBACK/PUBREC waiting for their store operations to be durable, in order.
-    pub(crate) held_acks: VecDeque<HeldAck>,
 }
 
-/// An acknowledgment held until the store reaches `mark` ([`Durability::Strict`]).
+/// A packet held until the store reaches `mark` ([`Durability::Strict`]).
 #[derive(Debug)]
-pub(crate) struct HeldAck {
+pub(crate) struct HeldPacket {
     pub(crate) mark: u64,
     pub(crate) connection: ConnectionId,
     pub(crate) packet: Packet,
+    /// An acknowledgment counted in [`Conn::held_acks`].
+    pub(crate) counted: bool,
+}
+
+/// The connection a packet is for, in [`Outputs::send_or_hold`].
+pub(crate) struct HoldTarget<'a> {
+    pub(crate) id: ConnectionId,
+    pub(crate) wire: &'a mut ServerConnection,
+    /// The connection's held-acknowledgment count, for acknowledgments of its PUBLISHes.
+    pub(crate) held: Option<&'a mut usize>,
 }
 
 impl Broker<AllowAll> {
@@ -195,6 +257,7 @@ impl<H: BrokerHooks> Broker<H> {
     /// A broker whose decisions come from `hooks`.
     pub fn with_hooks(config: BrokerConfig, hooks: H) -> Self {
         let store_enabled = config.persistence;
+        let strict = store_enabled && config.durability == Durability::Strict;
         Broker {
             config,
             hooks,
@@ -210,14 +273,15 @@ impl<H: BrokerHooks> Broker<H> {
                 store: Vec::new(),
                 store_enabled,
                 emitted: 0,
+                strict,
+                durable: 0,
+                held: VecDeque::new(),
             },
             closes: VecDeque::new(),
             writable: BTreeSet::new(),
             next_connection: 0,
             next_assigned_id: 0,
             next_generation: 0,
-            durable: 0,
-            held_acks: VecDeque::new(),
         }
     }
 
@@ -366,20 +430,30 @@ impl<H: BrokerHooks> Broker<H> {
     /// The store made every operation up to `mark` durable: acknowledgments that waited for
     /// them ([`Durability::Strict`]) are sent now.
     pub fn handle_store_durable(&mut self, now: Instant, mark: u64) {
-        self.durable = self.durable.max(mark);
+        self.out.durable = self.out.durable.max(mark);
         while self
-            .held_acks
+            .out
+            .held
             .front()
-            .is_some_and(|h| h.mark <= self.durable)
+            .is_some_and(|h| h.mark <= self.out.durable)
         {
-            let Some(held) = self.held_acks.pop_front() else {
+            let Some(held) = self.out.held.pop_front() else {
                 break;
             };
-            if let Some(conn) = self.connections.get_mut(&held.connection) {
+            let Some(conn) = self.connections.get_mut(&held.connection) else {
+                // Gone: a held PUBLISH or PUBREL stays in the session and is resent on resume.
+                continue;
+            };
+            if held.counted {
                 conn.held_acks = conn.held_acks.saturating_sub(1);
-                conn.wire.send_packet(now, &held.packet);
-                self.writable.insert(held.connection);
             }
+            match &held.packet {
+                Packet::Publish(p) => {
+                    conn.wire.send_publish(now, p);
+                }
+                other => conn.wire.send_packet(now, other),
+            }
+            self.writable.insert(held.connection);
         }
     }
 

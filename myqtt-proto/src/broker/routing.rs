@@ -131,22 +131,13 @@ impl<H: BrokerHooks> Broker<H> {
             QoS::AtMostOnce => return,
         };
         // Durability::Strict: the acknowledgment waits until what this message changed in the
-        // store is durable, and never overtakes an earlier held one of any connection.
-        let strict = self.config.persistence && self.config.durability == super::Durability::Strict;
-        if strict && (self.out.emitted > self.durable || !self.held_acks.is_empty()) {
-            let mark = self
-                .out
-                .emitted
-                .max(self.held_acks.back().map_or(0, |h| h.mark));
-            self.held_acks.push_back(super::HeldAck {
-                mark,
-                connection: id,
-                packet,
-            });
-            conn.held_acks += 1;
-        } else {
-            conn.wire.send_packet(now, &packet);
-        }
+        // store is durable, and never overtakes an earlier held packet of any connection.
+        let target = super::HoldTarget {
+            id,
+            wire: &mut conn.wire,
+            held: Some(&mut conn.held_acks),
+        };
+        self.out.send_or_hold(now, target, packet, true);
     }
 
     /// Publishes a message from the broker itself (MyQtt's server-side publish, admin replies):
@@ -298,7 +289,15 @@ impl<H: BrokerHooks> Broker<H> {
                             packet_id: rec.packet_id,
                         });
                     }
-                    wire.send_packet(now, &Packet::PubRel(PublishAck::new(rec.packet_id)));
+                    // Once the subscriber has PUBREL it forgets the message: the release must
+                    // be durable first, or a restart would send the PUBLISH again [MQTT-4.3.3-12].
+                    let target = super::HoldTarget {
+                        id,
+                        wire,
+                        held: None,
+                    };
+                    let rel = Packet::PubRel(PublishAck::new(rec.packet_id));
+                    out.send_or_hold(now, target, rel, true);
                 }
                 Some(PubRecOutcome::Refused(..)) => {
                     session.ids.release(rec.packet_id);
@@ -350,8 +349,15 @@ impl<H: BrokerHooks> Broker<H> {
             if !known && wire.version().is_v5() {
                 comp.reason_code = ReasonCode::PacketIdentifierNotFound;
             }
-            // [MQTT-4.3.3-11] (5.0) / [MQTT-4.3.3-2] (3.1.1): PUBCOMP for every PUBREL.
-            wire.send_packet(now, &Packet::PubComp(comp));
+            // [MQTT-4.3.3-11] (5.0) / [MQTT-4.3.3-2] (3.1.1): PUBCOMP for every PUBREL. The
+            // client may reuse the packet id once it has PUBCOMP, so the release is durable
+            // first: otherwise a restart would take the new message for a duplicate.
+            let target = super::HoldTarget {
+                id,
+                wire,
+                held: None,
+            };
+            out.send_or_hold(now, target, Packet::PubComp(comp), true);
         }
         self.out = out;
     }
@@ -455,8 +461,16 @@ pub(crate) fn send_one(
         return Ok(());
     }
     let mut publish = delivery.message.to_publish(now, &delivery);
+    let Some(id) = session.connection else {
+        return Err(delivery);
+    };
     if delivery.qos == QoS::AtMostOnce {
-        if !wire.send_publish(now, &publish) {
+        let target = super::HoldTarget {
+            id,
+            wire,
+            held: None,
+        };
+        if !out.send_or_hold(now, target, Packet::Publish(publish), false) {
             out.events.push_back(dropped(DropReason::TooLarge));
         }
         return Ok(());
@@ -465,7 +479,7 @@ pub(crate) fn send_one(
         return Err(delivery);
     };
     publish.packet_id = Some(pid);
-    if !wire.send_publish(now, &publish) {
+    if !wire.publish_fits(&publish) {
         session.ids.release(pid);
         out.events.push_back(dropped(DropReason::TooLarge));
         return Ok(());
@@ -475,10 +489,26 @@ pub(crate) fn send_one(
         packet_id: pid,
         delivery: delivery.clone(),
     });
-    if session.outbound.insert(publish, delivery).is_err() {
+    let qos = delivery.qos;
+    if session.outbound.insert(publish.clone(), delivery).is_err() {
         // Unreachable: the id was just allocated and the QoS is 1 or 2.
         session.ids.release(pid);
+        return Ok(());
     }
+    // A QoS 2 PUBLISH waits until its in-flight record is durable: lost in a crash, the
+    // message would be sent again from the queue under a new packet id and delivered twice
+    // [MQTT-4.3.3-12]. (QoS 1 may be delivered twice; it only keeps its place in line.)
+    let target = super::HoldTarget {
+        id,
+        wire,
+        held: None,
+    };
+    out.send_or_hold(
+        now,
+        target,
+        Packet::Publish(publish),
+        qos == QoS::ExactlyOnce,
+    );
     Ok(())
 }
 

@@ -367,17 +367,7 @@ impl ServerConnection {
     /// client's Maximum Packet Size: MQTT 5.0 [MQTT-3.1.2-25] says such a message is discarded
     /// for this client as if it had been delivered.
     pub fn send_publish(&mut self, _now: Instant, publish: &Publish) -> bool {
-        if self.state != ServerState::Connected {
-            return false;
-        }
-        let len = match publish.encoded_len(self.version) {
-            Ok(len) => len,
-            Err(_) => return false,
-        };
-        if self
-            .client_max_packet_size
-            .is_some_and(|max| len > max as usize)
-        {
+        if !self.publish_fits(publish) {
             return false;
         }
         let ok = if self.outbound_aliases.is_enabled() {
@@ -389,6 +379,20 @@ impl ServerConnection {
         };
         debug_assert!(ok, "the broker only sends valid publishes");
         ok
+    }
+
+    /// Whether [`send_publish`](Self::send_publish) would send `publish` now: the connection
+    /// is open and the packet encodes within the client's Maximum Packet Size
+    /// ([MQTT-3.1.2-25]).
+    pub fn publish_fits(&self, publish: &Publish) -> bool {
+        if self.state != ServerState::Connected {
+            return false;
+        }
+        let Ok(len) = publish.encoded_len(self.version) else {
+            return false;
+        };
+        self.client_max_packet_size
+            .is_none_or(|max| len <= max as usize)
     }
 
     /// Closes the connection from the server side: 5.0 clients get DISCONNECT with `reason`
