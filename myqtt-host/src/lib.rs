@@ -52,6 +52,9 @@
 
 pub mod auth;
 pub mod client_store;
+pub mod clock;
 pub mod config;
+pub mod runtime;
 pub mod store;
 pub mod tls;
+pub mod ws;

@@ -5,8 +5,9 @@
 //! [`client::Client`] (MyQtt's `Conn`). It holds no protocol logic of its own.
 
 pub mod client;
-mod clock;
+pub mod runtime;
 pub mod server;
 mod ws;
 
-pub use clock::Clock;
+pub use myqtt_host::clock::Clock;
+pub use runtime::Tokio;

@@ -296,7 +296,10 @@ impl Actor {
 
     /// Waits for the next input.
     async fn next_step(&mut self) -> Step {
-        let deadline = self.core.poll_timeout().map(|t| self.clock.to_tokio(t));
+        let deadline = self
+            .core
+            .poll_timeout()
+            .map(|t| self.clock.to_std(t).into());
         let sink = if self.backlog.is_empty() {
             None
         } else {

@@ -103,7 +103,10 @@ impl Actor {
 
     pub(crate) async fn run(mut self) {
         loop {
-            let deadline = self.broker.poll_timeout().map(|t| self.clock.to_tokio(t));
+            let deadline = self
+                .broker
+                .poll_timeout()
+                .map(|t| self.clock.to_std(t).into());
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
