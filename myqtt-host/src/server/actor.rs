@@ -86,7 +86,9 @@ pub(crate) struct Actor<R> {
     runtime: PhantomData<fn() -> R>,
 }
 
-/// What woke the actor up.
+/// What woke the actor up. Lives on the stack for one turn of the loop: boxing the command
+/// to shrink it would cost an allocation per command.
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Command(Option<Command>),
     Durable(u64),
