@@ -1,9 +1,13 @@
 //! Runtime-neutral `std` pieces shared by `myqtt-tokio` and `myqtt-smol`.
 //!
 //! This crate holds what both runtime crates need that is neither protocol (that lives in
-//! [`myqtt_proto`]) nor runtime glue. It has no async runtime dependency: everything here is
-//! plain blocking `std` code that a runtime calls from wherever it does blocking work.
+//! [`myqtt_proto`]) nor runtime glue. It depends on no async runtime: the async parts are
+//! written against [`runtime::Runtime`] and `futures-io`, which each runtime crate implements.
 //!
+//! - [`server`]: the MQTT server ([`Server`](server::Server), domains, handlers), generic over
+//!   the [`Runtime`](runtime::Runtime).
+//! - [`runtime`], [`clock`], [`ws`]: what the async drivers share (the runtime abstraction, the
+//!   core's clock, MQTT over WebSocket).
 //! - [`store`]: [`RedbStore`](store::RedbStore), the durable
 //!   [`SessionStore`](myqtt_proto::store::SessionStore) on [`redb`]: one crash-safe database
 //!   file per data directory, every batch of [`StoreOp`](myqtt_proto::store::StoreOp)s one
@@ -55,6 +59,7 @@ pub mod client_store;
 pub mod clock;
 pub mod config;
 pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod tls;
 pub mod ws;
