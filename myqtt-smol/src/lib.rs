@@ -6,5 +6,6 @@
 //! signals. It holds no protocol logic of its own.
 
 pub mod runtime;
+pub mod server;
 
 pub use runtime::Smol;
