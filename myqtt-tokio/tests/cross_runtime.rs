@@ -1,5 +1,5 @@
-//! Cross-runtime: the tokio client against the smol server (the smol client against the tokio
-//! `myqttd` is in `smol_client_against_myqttd`), QoS 0/1/2 and retained messages both ways.
+//! Cross-runtime: the tokio client against the smol server, and the smol client against the
+//! tokio `myqttd` binary; QoS 0/1/2 and retained messages both ways.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
