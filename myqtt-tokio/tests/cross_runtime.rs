@@ -67,3 +67,81 @@ async fn tokio_client_against_the_smol_server() {
     .await
     .unwrap();
 }
+
+/// Kills the broker when the test ends, whatever happens.
+struct Myqttd(std::process::Child);
+
+impl Drop for Myqttd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// The smol client (under smol::block_on) against the tokio `myqttd` binary.
+// [MQTT-4.3.1-1] [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-3.3.1-5]
+#[test]
+fn smol_client_against_myqttd() {
+    use myqtt_smol::client::{Client as SmolClient, ConnectOptions as SmolOptions};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _broker = Myqttd(
+        std::process::Command::new(env!("CARGO_BIN_EXE_myqttd"))
+            .args(["--no-persistence", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    smol::block_on(async {
+        let options = |id: &str, version| {
+            SmolOptions::new(id)
+                .version(version)
+                .reconnect(myqtt_smol::client::ReconnectPolicy::disabled())
+        };
+        // Wait for the broker to listen.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let probe = loop {
+            match SmolClient::connect(addr, options("probe", ProtocolVersion::V5)).await {
+                Ok(c) => break c,
+                Err(e) if std::time::Instant::now() > deadline => panic!("myqttd: {e}"),
+                Err(_) => smol::Timer::after(Duration::from_millis(20)).await,
+            };
+        };
+        probe.close().await.unwrap();
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            let sub = SmolClient::connect(addr, options("sub", version)).await.unwrap();
+            let publisher = SmolClient::connect(addr, options("pub", version)).await.unwrap();
+            let mut messages = sub.messages();
+            sub.subscribe("x/#", QoS::ExactlyOnce).await.unwrap();
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                let topic = format!("x/{}", qos.as_u8());
+                publisher
+                    .publish(topic.as_str(), &b"across"[..], qos, false)
+                    .await
+                    .unwrap();
+                let m = messages.recv().await.unwrap();
+                assert_eq!((m.topic.as_str(), m.qos), (topic.as_str(), qos));
+            }
+            publisher
+                .publish("kept", &b"retained"[..], QoS::AtLeastOnce, true)
+                .await
+                .unwrap();
+            let late = SmolClient::connect(addr, options("late", version)).await.unwrap();
+            let mut late_messages = late.messages();
+            late.subscribe("kept", QoS::AtLeastOnce).await.unwrap();
+            assert!(late_messages.recv().await.unwrap().retain);
+            publisher
+                .publish("kept", bytes::Bytes::new(), QoS::AtLeastOnce, true)
+                .await
+                .unwrap();
+            for c in [sub, publisher, late] {
+                c.close().await.unwrap();
+            }
+        }
+    });
+}
