@@ -19,6 +19,10 @@
 //!   Argon2id hashes) and [`Acl`](auth::Acl) (publish and subscribe rules with wildcards and
 //!   `%c`/`%u`).
 //! - [`config`]: [`MyqttdConfig`](config::MyqttdConfig), the `myqttd` TOML configuration.
+//! - [`client`]: the MQTT client ([`Client<R>`](client::Client)), generic over the async
+//!   [`runtime`]: the actor that drives the sans-IO client core, reconnection with backoff,
+//!   TCP/TLS/WebSocket connectors over `futures-io`. The runtime crates re-export it
+//!   instantiated with their runtime.
 //! - [`client_store`]: [`ClientStore`](client_store::ClientStore), where an MQTT client keeps
 //!   its QoS 1/2 session state across process restarts (one redb file in a chosen directory).
 //!
@@ -55,6 +59,7 @@
 //! ```
 
 pub mod auth;
+pub mod client;
 pub mod client_store;
 pub mod clock;
 pub mod config;

@@ -240,33 +240,6 @@ where
     Ok((WsStream::new(ws), host))
 }
 
-/// Client side of the handshake over an open transport: offers `mqtt` and requires the server
-/// to select it (tungstenite already refuses an answer without a subprotocol or with one that
-/// was not offered).
-pub(crate) async fn connect<S>(request: Request, stream: S) -> io::Result<WsStream<S>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut request = request;
-    request.headers_mut().insert(
-        header::SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
-    let (ws, response) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .map_err(to_io)?;
-    match response.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
-        Some(p) if p.as_bytes().eq_ignore_ascii_case(SUBPROTOCOL.as_bytes()) => {}
-        p => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("the WebSocket server selected the subprotocol {p:?}, not \"mqtt\""),
-            ));
-        }
-    }
-    Ok(WsStream::new(ws))
-}
-
 #[cfg(test)]
 mod tests {
     use super::host_name;
