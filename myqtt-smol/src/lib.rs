@@ -5,6 +5,7 @@
 //! `myqtt-host` against `futures-io`; this crate only supplies tasks, timers, sockets and
 //! signals. It holds no protocol logic of its own.
 
+pub mod client;
 pub mod runtime;
 pub mod server;
 

@@ -33,7 +33,11 @@ fn run<F: Future<Output = ()>>(body: F) {
 }
 
 async fn start() -> (Server, SocketAddr) {
-    let server = Server::builder().listen("127.0.0.1:0").start().await.unwrap();
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .start()
+        .await
+        .unwrap();
     let addr = server.local_addrs()[0];
     (server, addr)
 }
@@ -135,7 +139,10 @@ fn will_after_shutdown_not_after_close() {
         let (server, addr) = start().await;
         let watcher = Client::connect(addr, options("watcher")).await.unwrap();
         let mut messages = watcher.messages();
-        watcher.subscribe("wills/#", QoS::AtLeastOnce).await.unwrap();
+        watcher
+            .subscribe("wills/#", QoS::AtLeastOnce)
+            .await
+            .unwrap();
         let polite = Client::connect(
             addr,
             options("polite").will("wills/polite", &b"gone"[..], QoS::AtLeastOnce, false),
@@ -215,7 +222,9 @@ fn tls_with_certificates_chosen_by_sni() {
                 .unwrap()
                 .server_name(name)
                 .unwrap();
-            let client = Client::connect_with(connector, options(name)).await.unwrap();
+            let client = Client::connect_with(connector, options(name))
+                .await
+                .unwrap();
             client
                 .publish("t", &b"secure"[..], QoS::AtLeastOnce, false)
                 .await
@@ -251,7 +260,9 @@ fn websocket_client_and_server() {
         let n = names.clone();
         let server = Server::builder()
             .on_connect(move |info: ConnectInfo| {
-                n.lock().unwrap().push(info.server_name().map(str::to_owned));
+                n.lock()
+                    .unwrap()
+                    .push(info.server_name().map(str::to_owned));
                 async { ConnectDecision::Accept }
             })
             .listen_ws("127.0.0.1:0")

@@ -101,7 +101,7 @@ fn smol_client_against_myqttd() {
         let options = |id: &str, version| {
             SmolOptions::new(id)
                 .version(version)
-                .reconnect(myqtt_smol::client::ReconnectPolicy::disabled())
+                .reconnect(ReconnectPolicy::disabled())
         };
         // Wait for the broker to listen.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -114,8 +114,12 @@ fn smol_client_against_myqttd() {
         };
         probe.close().await.unwrap();
         for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
-            let sub = SmolClient::connect(addr, options("sub", version)).await.unwrap();
-            let publisher = SmolClient::connect(addr, options("pub", version)).await.unwrap();
+            let sub = SmolClient::connect(addr, options("sub", version))
+                .await
+                .unwrap();
+            let publisher = SmolClient::connect(addr, options("pub", version))
+                .await
+                .unwrap();
             let mut messages = sub.messages();
             sub.subscribe("x/#", QoS::ExactlyOnce).await.unwrap();
             for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
@@ -131,7 +135,9 @@ fn smol_client_against_myqttd() {
                 .publish("kept", &b"retained"[..], QoS::AtLeastOnce, true)
                 .await
                 .unwrap();
-            let late = SmolClient::connect(addr, options("late", version)).await.unwrap();
+            let late = SmolClient::connect(addr, options("late", version))
+                .await
+                .unwrap();
             let mut late_messages = late.messages();
             late.subscribe("kept", QoS::AtLeastOnce).await.unwrap();
             assert!(late_messages.recv().await.unwrap().retain);
