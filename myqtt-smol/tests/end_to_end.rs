@@ -19,6 +19,9 @@ use myqtt_smol::client::{
 };
 use myqtt_smol::server::{ConnectDecision, ConnectInfo, ConnectionHandle, Server};
 
+/// What `on_connect` saw of TLS connections: (is TLS, server name).
+type SeenTls = Arc<Mutex<Vec<(bool, Option<String>)>>>;
+
 fn options(id: &str) -> ConnectOptions {
     ConnectOptions::new(id).reconnect(ReconnectPolicy::disabled())
 }
@@ -197,7 +200,7 @@ fn tls_with_certificates_chosen_by_sni() {
             )
             .build()
             .unwrap();
-        let seen: Arc<Mutex<Vec<(bool, Option<String>)>>> = Arc::default();
+        let seen: SeenTls = Arc::default();
         let s = seen.clone();
         let server = Server::builder()
             .on_connect(move |info: ConnectInfo| {
