@@ -1,9 +1,13 @@
 //! Runtime-neutral `std` pieces shared by `myqtt-tokio` and `myqtt-smol`.
 //!
 //! This crate holds what both runtime crates need that is neither protocol (that lives in
-//! [`myqtt_proto`]) nor runtime glue. It has no async runtime dependency: everything here is
-//! plain blocking `std` code that a runtime calls from wherever it does blocking work.
+//! [`myqtt_proto`]) nor runtime glue. It depends on no async runtime: the async parts are
+//! written against [`runtime::Runtime`] and `futures-io`, which each runtime crate implements.
 //!
+//! - [`server`]: the MQTT server ([`Server`](server::Server), domains, handlers), generic over
+//!   the [`Runtime`](runtime::Runtime).
+//! - [`runtime`], [`clock`], [`ws`]: what the async drivers share (the runtime abstraction, the
+//!   core's clock, MQTT over WebSocket).
 //! - [`store`]: [`RedbStore`](store::RedbStore), the durable
 //!   [`SessionStore`](myqtt_proto::store::SessionStore) on [`redb`]: one crash-safe database
 //!   file per data directory, every batch of [`StoreOp`](myqtt_proto::store::StoreOp)s one
@@ -15,6 +19,10 @@
 //!   Argon2id hashes) and [`Acl`](auth::Acl) (publish and subscribe rules with wildcards and
 //!   `%c`/`%u`).
 //! - [`config`]: [`MyqttdConfig`](config::MyqttdConfig), the `myqttd` TOML configuration.
+//! - [`client`]: the MQTT client ([`Client<R>`](client::Client)), generic over the async
+//!   [`runtime`]: the actor that drives the sans-IO client core, reconnection with backoff,
+//!   TCP/TLS/WebSocket connectors over `futures-io`. The runtime crates re-export it
+//!   instantiated with their runtime.
 //! - [`client_store`]: [`ClientStore`](client_store::ClientStore), where an MQTT client keeps
 //!   its QoS 1/2 session state across process restarts (one redb file in a chosen directory).
 //!
@@ -51,7 +59,12 @@
 //! ```
 
 pub mod auth;
+pub mod client;
 pub mod client_store;
+pub mod clock;
 pub mod config;
+pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod tls;
+pub mod ws;

@@ -115,7 +115,9 @@ impl TestBroker {
             let clock = Clock::new();
             let mut conns: BTreeMap<ConnectionId, Conn> = BTreeMap::new();
             loop {
-                let deadline = broker.poll_timeout().map(|t| clock.to_tokio(t));
+                let deadline = broker
+                    .poll_timeout()
+                    .map(|t| tokio::time::Instant::from_std(clock.to_std(t)));
                 let cmd = tokio::select! {
                     c = cmds.recv() => match c { Some(c) => Some(c), None => return },
                     () = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => None,

@@ -5,9 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::Stream;
 use myqtt_proto::client::CloseReason;
 use myqtt_proto::codec::Publish;
-use tokio::sync::{broadcast, mpsc};
+
+use super::queue;
 
 /// A lifecycle event of the connection, from [`Client::events`](super::Client::events).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,35 +60,32 @@ pub enum Event {
 
 /// Lifecycle events, from [`Client::events`](super::Client::events).
 ///
-/// Backed by a bounded broadcast channel of 64 events: a receiver that falls behind skips the
+/// Each reader has its own bounded queue of 64 events: a reader that falls behind skips the
 /// oldest events (logged) instead of holding memory or slowing the client. The stream ends
 /// after [`Event::Stopped`].
 #[derive(Debug)]
 pub struct Events {
-    rx: broadcast::Receiver<Event>,
+    rx: queue::Receiver<Event>,
 }
 
 impl Events {
-    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
+    pub(crate) fn new(rx: queue::Receiver<Event>) -> Self {
         Events { rx }
     }
 
     /// The next event; `None` once the client stopped and every event was read.
     pub async fn recv(&mut self) -> Option<Event> {
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "client events receiver lagged");
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        let event = std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await;
+        let skipped = self.rx.take_skipped();
+        if skipped > 0 {
+            tracing::warn!(skipped, "client events receiver lagged");
         }
+        event
     }
 }
 
 /// Received messages, from [`Client::messages`](super::Client::messages): a bounded queue read
-/// with [`Messages::recv`] or as a [`futures_core::Stream`].
+/// with [`Messages::recv`] or as a [`futures_util::Stream`].
 ///
 /// When the application does not read and the queue is full, the client stops reading the
 /// socket, so the server (and TCP) holds the backlog instead of this process' memory. Messages
@@ -96,30 +95,30 @@ impl Events {
 /// a reader stalled for longer than the ping timeout loses the connection (and reconnects).
 #[derive(Debug)]
 pub struct Messages {
-    rx: mpsc::Receiver<Publish>,
+    rx: queue::Receiver<Publish>,
 }
 
 impl Messages {
-    pub(crate) fn new(rx: mpsc::Receiver<Publish>) -> Self {
+    pub(crate) fn new(rx: queue::Receiver<Publish>) -> Self {
         Messages { rx }
     }
 
     /// The next message; `None` once the client stopped or another [`Messages`] replaced this
     /// one.
     pub async fn recv(&mut self) -> Option<Publish> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await
     }
 
     /// The next message if one is buffered.
     pub fn try_recv(&mut self) -> Option<Publish> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv()
     }
 }
 
-impl futures_core::Stream for Messages {
+impl Stream for Messages {
     type Item = Publish;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Publish>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Publish>> {
         self.rx.poll_recv(cx)
     }
 }

@@ -8,17 +8,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_channel::{mpsc, oneshot};
+use futures_util::SinkExt;
 use myqtt_proto::broker::SubscribeDecision;
 use myqtt_proto::broker::{Broker, BrokerConfig, ClientView, ConnectDecision, PublishDecision};
 use myqtt_proto::codec::{Publish, Subscription};
 use myqtt_proto::topic::TopicFilter;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tracing::info;
 
 use super::actor::{Actor, Command};
 use super::hooks::{ActorHooks, ClosedInfo, ConnectFn, ConnectInfo, Handlers};
 use super::storage;
+use crate::clock::Clock;
+use crate::runtime::Runtime;
 
 /// Bytes queued for one slow client before it is disconnected (its Receive Maximum already
 /// bounds QoS 1/2; this bounds QoS 0 floods). 16 MiB.
@@ -31,10 +33,11 @@ const DEFAULT_MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 /// [`Server::add_domain`](super::Server::add_domain) add named ones (MyQttD's `<domain>`).
 ///
 /// ```no_run
-/// use myqtt_tokio::server::{ConnectDecision, Domain, Server};
+/// use myqtt_host::runtime::Runtime;
+/// use myqtt_host::server::{ConnectDecision, Domain, Server};
 ///
-/// # async fn run() -> std::io::Result<()> {
-/// let server = Server::builder()
+/// # async fn run<R: Runtime>() -> std::io::Result<()> {
+/// let server = Server::<R>::builder()
 ///     .domain(
 ///         "example.com",
 ///         Domain::new()
@@ -153,14 +156,16 @@ impl Domain {
 
     /// Opens the storage, restores it and starts the actor. `name` is `None` for the default
     /// domain.
-    pub(crate) async fn start(mut self, name: Option<Arc<str>>) -> io::Result<RunningDomain> {
+    pub(crate) async fn start<R: Runtime>(
+        mut self,
+        name: Option<Arc<str>>,
+    ) -> io::Result<RunningDomain<R>> {
         let (tx, rx) = mpsc::channel(1024);
         let opened = match self.storage.clone() {
             Some(dir) => {
-                let opened =
-                    tokio::task::spawn_blocking(move || storage::open(&dir).map_err(|e| (dir, e)))
-                        .await
-                        .map_err(io::Error::other)?;
+                let opened = R::spawn_blocking(move || storage::open(&dir).map_err(|e| (dir, e)))
+                    .await
+                    .ok_or_else(|| io::Error::other("opening the storage panicked"))?;
                 let (store, snapshot) = opened.map_err(|(dir, e)| {
                     io::Error::other(format!("storage {}: {e}", dir.display()))
                 })?;
@@ -179,8 +184,9 @@ impl Domain {
         let mut hooks = ActorHooks::new(self.handlers, tx.clone());
         hooks.domain = name.clone();
         let mut broker = Broker::with_hooks(self.config, hooks);
-        let clock = crate::Clock::new();
+        let clock = Clock::new();
         let mut actor_store = None;
+        let mut durable = None;
         let mut store_thread = None;
         if let Some((store, snapshot)) = opened {
             info!(
@@ -190,17 +196,20 @@ impl Domain {
                 "storage loaded"
             );
             broker.restore(clock.now(), snapshot);
-            let (batches, thread) = storage::spawn(store, tx.clone())?;
+            let (durable_tx, durable_rx) = mpsc::unbounded();
+            let (batches, thread) = storage::spawn(store, durable_tx)?;
             actor_store = Some(batches);
+            durable = Some(durable_rx);
             store_thread = Some(thread);
         }
-        let mut actor = Actor::new(broker, rx, tx, self.max_pending_bytes);
+        let mut actor = Actor::<R>::new(broker, rx, tx, self.max_pending_bytes);
         actor.store = actor_store;
+        actor.durable = durable;
         actor.clock = clock;
         actor.domain = name;
         Ok(RunningDomain {
             route,
-            actor_task: tokio::spawn(actor.run()),
+            actor_task: R::spawn(actor.run()),
             store_thread,
         })
     }
@@ -230,14 +239,21 @@ impl std::fmt::Debug for DomainRoute {
 }
 
 /// A started domain: its route and what must be stopped.
-#[derive(Debug)]
-pub(crate) struct RunningDomain {
+pub(crate) struct RunningDomain<R: Runtime> {
     pub(crate) route: DomainRoute,
-    actor_task: JoinHandle<()>,
+    actor_task: R::Task,
     store_thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RunningDomain {
+impl<R: Runtime> std::fmt::Debug for RunningDomain<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningDomain")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> RunningDomain<R> {
     /// Graceful stop: DISCONNECT "Server shutting down" to 5.0 clients, every connection
     /// closed, storage flushed and closed.
     pub(crate) async fn stop(self) {
@@ -245,6 +261,7 @@ impl RunningDomain {
         if self
             .route
             .tx
+            .clone()
             .send(Command::Shutdown { reply })
             .await
             .is_ok()
@@ -255,7 +272,7 @@ impl RunningDomain {
         // The actor is gone, so is the batch sender: the store thread commits what is left
         // and ends, closing the database.
         if let Some(thread) = self.store_thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            let _ = R::spawn_blocking(move || thread.join()).await;
         }
     }
 }

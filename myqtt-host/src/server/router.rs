@@ -17,14 +17,16 @@
 use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
+use futures_io::AsyncRead;
 use myqtt_proto::ProtocolVersion;
 use myqtt_proto::broker::{ConnectDecision, ConnectionId, TransportInfo};
 use myqtt_proto::codec::{Connect, DecodeError, FixedHeader, MqttString, Packet};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tracing::debug;
 
+use super::connection::read_some;
 use super::domain::DomainRoute;
 use super::hooks::ConnectInfo;
+use crate::runtime::{Runtime, timeout};
 
 /// The domains connections can reach; replaced as a whole when a domain is added or removed,
 /// so a connection routes against one consistent table.
@@ -89,12 +91,13 @@ pub(crate) struct Routed {
 
 /// Chooses the domain of a fresh connection (see the module documentation). `None` when the
 /// client closed or sent no complete packet within the default domain's connect timeout.
-pub(crate) async fn route<S>(
+pub(crate) async fn route<R, S>(
     stream: &mut S,
     transport: &TransportInfo,
     table: &RouteTable,
 ) -> Option<Routed>
 where
+    R: Runtime,
     S: AsyncRead + Unpin,
 {
     let default = || Routed {
@@ -107,8 +110,7 @@ where
     }
     let limits = &table.default;
     let read = read_first_packet(stream, limits.max_packet_size);
-    let Ok(Some((mut buf, whole))) = tokio::time::timeout(limits.connect_timeout, read).await
-    else {
+    let Some(Some((mut buf, whole))) = timeout::<R, _>(limits.connect_timeout, read).await else {
         let peer = transport.remote_addr.as_deref().unwrap_or("?");
         debug!(%peer, "no CONNECT in time or connection closed before it");
         return None;
@@ -174,8 +176,7 @@ where
                 return Some((buf, len));
             }
         }
-        buf.reserve(1024);
-        match stream.read_buf(&mut buf).await {
+        match read_some(stream, &mut buf, 1024).await {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }

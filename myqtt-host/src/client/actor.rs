@@ -5,13 +5,17 @@
 //! futures and the application. No MQTT rule is decided here.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::pending;
 use std::io;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use myqtt_host::client_store::ClientStore;
+use futures_channel::{mpsc, oneshot};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::{FutureExt, StreamExt, select_biased};
 use myqtt_proto::client::{
     AckHandle, Client as Core, ClientEvent, CloseReason, PublishOutcome, PublishToken, RequestToken,
 };
@@ -19,19 +23,22 @@ use myqtt_proto::codec::{
     MqttString, PacketId, Publish, ReasonCode, SubscribeProperties, Subscription,
 };
 use myqtt_proto::topic::TopicFilter;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use tracing::{debug, error, info, trace, warn};
 
 use super::ClientError;
-use super::event::Event;
+use super::event::{Event, Events};
 use super::options::ReconnectPolicy;
+use super::queue::{self, TrySendError};
 use super::transport::{BoxTransport, Connector};
-use crate::Clock;
+use crate::client_store::ClientStore;
+use crate::clock::Clock;
+use crate::runtime::{BoxFuture, Runtime, timeout};
 
 /// Bytes read at most per socket read.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Lifecycle events kept for a slow [`Events`] reader.
+const EVENT_CAPACITY: usize = 64;
 
 /// Commands handled in one turn (and so made durable in one store transaction) at most, when
 /// the client has storage.
@@ -83,31 +90,73 @@ pub(crate) struct Storage {
 /// handler neither loses, duplicates nor reorders messages.
 struct Receivers {
     handler: Option<Handler>,
-    sink: Option<mpsc::Sender<Publish>>,
+    sink: Option<queue::Sender<Publish>>,
     /// The queue that holds what arrives between CONNACK and the first reader (a resumed
     /// session's queued messages come right after CONNACK); the first `messages()` takes it,
     /// or the first `on_message` drains it.
-    initial: Option<mpsc::Receiver<Publish>>,
+    initial: Option<queue::Receiver<Publish>>,
+}
+
+/// The queues of the [`Events`] readers.
+struct EventHub {
+    readers: Vec<queue::Sender<Event>>,
+    /// The task ended: new readers get an ended stream.
+    stopped: bool,
 }
 
 /// State shared between the handles and the task without a round trip.
 pub(crate) struct Shared {
     receivers: Mutex<Receivers>,
+    events: Mutex<EventHub>,
     connected: AtomicBool,
 }
 
 impl Shared {
     /// Shared state whose initial message queue holds `capacity` messages.
     pub(crate) fn new(capacity: usize) -> Self {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = queue::channel(capacity);
         Shared {
             receivers: Mutex::new(Receivers {
                 handler: None,
                 sink: Some(tx),
                 initial: Some(rx),
             }),
+            events: Mutex::new(EventHub {
+                readers: Vec::new(),
+                stopped: false,
+            }),
             connected: AtomicBool::new(false),
         }
+    }
+
+    fn hub(&self) -> std::sync::MutexGuard<'_, EventHub> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A reader of the events from now on.
+    pub(crate) fn subscribe(&self) -> Events {
+        let (tx, rx) = queue::channel(EVENT_CAPACITY);
+        let mut hub = self.hub();
+        if !hub.stopped {
+            hub.readers.push(tx);
+        }
+        Events::new(rx)
+    }
+
+    /// Hands `event` to every reader still there.
+    fn emit(&self, event: Event) {
+        self.hub()
+            .readers
+            .retain(|reader| reader.push_evicting(event.clone()));
+    }
+
+    /// The task ended: event readers see the end once they drained their queues. (A
+    /// [`Messages`](super::Messages) queue ends when it is replaced or every handle is gone.)
+    fn stopped(&self) {
+        self.connected.store(false, Ordering::Relaxed);
+        let mut hub = self.hub();
+        hub.stopped = true;
+        hub.readers.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Receivers> {
@@ -121,10 +170,10 @@ impl Shared {
     pub(crate) fn set_handler(&self, handler: Handler) {
         let mut r = self.lock();
         r.handler = Some(handler.clone());
-        if let Some(mut initial) = r.initial.take() {
+        if let Some(initial) = r.initial.take() {
             r.sink = None;
             // Drained under the lock: the task cannot deliver a newer message in between.
-            while let Ok(message) = initial.try_recv() {
+            while let Some(message) = initial.try_recv() {
                 let call = std::panic::AssertUnwindSafe(|| handler(message));
                 if std::panic::catch_unwind(call).is_err() {
                     warn!("the message handler panicked");
@@ -135,22 +184,22 @@ impl Shared {
 
     /// The receiving end for `messages()`: the initial queue the first time (so nothing that
     /// arrived since CONNACK is missed), a new queue of `capacity` afterwards.
-    pub(crate) fn take_messages(&self, capacity: usize) -> mpsc::Receiver<Publish> {
+    pub(crate) fn take_messages(&self, capacity: usize) -> queue::Receiver<Publish> {
         let mut r = self.lock();
         if let Some(initial) = r.initial.take() {
             return initial;
         }
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = queue::channel(capacity);
         r.sink = Some(tx);
         rx
     }
 
-    fn sink(&self) -> Option<mpsc::Sender<Publish>> {
+    fn sink(&self) -> Option<queue::Sender<Publish>> {
         self.lock().sink.clone()
     }
 
     /// Forgets `closed` if it is still the current sink (its reader is gone).
-    fn drop_sink(&self, closed: &mpsc::Sender<Publish>) {
+    fn drop_sink(&self, closed: &queue::Sender<Publish>) {
         let mut r = self.lock();
         if r.sink.as_ref().is_some_and(|s| s.same_channel(closed)) {
             r.sink = None;
@@ -179,11 +228,12 @@ enum Stop {
 enum Step {
     Shutdown,
     Command(Option<Command>),
-    Opened(Result<io::Result<BoxTransport>, tokio::task::JoinError>),
+    Opened(io::Result<BoxTransport>),
     Read(io::Result<usize>),
-    Deliver(Result<mpsc::OwnedPermit<Publish>, mpsc::error::SendError<()>>),
-    Timeout,
-    Retry,
+    /// The [`Messages`](super::Messages) queue has room (`Some`), or its reader is gone.
+    Deliver(Option<queue::Sender<Publish>>),
+    /// The timer set to this deadline fired.
+    Timer(Instant),
 }
 
 /// Runtime settings of the task.
@@ -193,16 +243,17 @@ pub(crate) struct Settings {
     pub(crate) write_timeout: Duration,
 }
 
-/// The background task.
-pub(crate) struct Actor {
+/// The background task, on the runtime `R`.
+pub(crate) struct Actor<R: Runtime> {
     core: Core,
     clock: Clock,
     connector: Arc<dyn Connector>,
     settings: Settings,
     commands: mpsc::Receiver<Command>,
-    shutdown: watch::Receiver<bool>,
+    /// Fires on [`Client::shutdown`](super::Client::shutdown); cancelled when every handle is
+    /// gone. `None` once it did either.
+    shutdown: Option<oneshot::Receiver<()>>,
     shared: Arc<Shared>,
-    events: broadcast::Sender<Event>,
     /// Reply for the first connection, until CONNACK (or a failure) answers it.
     first: Option<Reply<()>>,
     publishes: HashMap<PublishToken, Reply<ReasonCode>>,
@@ -212,9 +263,14 @@ pub(crate) struct Actor {
     /// the socket is not read.
     backlog: VecDeque<Publish>,
     stream: Option<BoxTransport>,
-    opening: Option<JoinHandle<io::Result<BoxTransport>>>,
-    retry_at: Option<tokio::time::Instant>,
+    /// The transport being opened (bounded by the connect timeout), polled by the loop.
+    opening: Option<BoxFuture<'static, io::Result<BoxTransport>>>,
+    retry_at: Option<Instant>,
+    /// The loop's one timer, moved to the next deadline (core timeout or retry) every turn.
+    timer: Pin<Box<R::Timer>>,
     attempt: u32,
+    /// What one socket read fills.
+    read_buf: Vec<u8>,
     rx: BytesMut,
     tx: Vec<u8>,
     close_reply: Option<Reply<()>>,
@@ -228,16 +284,14 @@ pub(crate) struct Actor {
     acks: HashMap<PacketId, AckHandle>,
 }
 
-impl Actor {
-    #[allow(clippy::too_many_arguments)]
+impl<R: Runtime> Actor<R> {
     pub(crate) fn new(
         core: Core,
         connector: Arc<dyn Connector>,
         settings: Settings,
         commands: mpsc::Receiver<Command>,
-        shutdown: watch::Receiver<bool>,
+        shutdown: oneshot::Receiver<()>,
         shared: Arc<Shared>,
-        events: broadcast::Sender<Event>,
         first: Reply<()>,
     ) -> Self {
         Actor {
@@ -246,9 +300,8 @@ impl Actor {
             connector,
             settings,
             commands,
-            shutdown,
+            shutdown: Some(shutdown),
             shared,
-            events,
             first: Some(first),
             publishes: HashMap::new(),
             requests: HashMap::new(),
@@ -257,7 +310,9 @@ impl Actor {
             stream: None,
             opening: None,
             retry_at: None,
+            timer: Box::pin(R::timer(Instant::now())),
             attempt: 0,
+            read_buf: vec![0; READ_CHUNK],
             rx: BytesMut::new(),
             tx: Vec::new(),
             close_reply: None,
@@ -296,7 +351,14 @@ impl Actor {
 
     /// Waits for the next input.
     async fn next_step(&mut self) -> Step {
-        let deadline = self.core.poll_timeout().map(|t| self.clock.to_tokio(t));
+        let core_deadline = self.core.poll_timeout().map(|t| self.clock.to_std(t));
+        let deadline = match (core_deadline, self.retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(deadline) = deadline {
+            R::reset_timer(self.timer.as_mut(), deadline);
+        }
         let sink = if self.backlog.is_empty() {
             None
         } else {
@@ -308,37 +370,76 @@ impl Actor {
             sink
         };
         let reading = self.stream.is_some() && self.backlog.is_empty();
-        if reading {
-            self.rx.reserve(READ_CHUNK);
-        }
         let Actor {
             shutdown,
             commands,
             opening,
             stream,
-            rx,
-            retry_at,
+            read_buf,
+            timer,
             ..
         } = self;
-        let retry_at = *retry_at;
-        tokio::select! {
-            biased;
-            r = shutdown.changed() => match r {
-                Ok(()) => Step::Shutdown,
+        let mut shutdown = pin!(
+            async {
+                match shutdown {
+                    Some(rx) => rx.await.is_ok(),
+                    None => pending().await,
+                }
+            }
+            .fuse()
+        );
+        let mut command = commands.next();
+        let mut opened = pin!(
+            async {
+                match opening {
+                    Some(opening) => opening.await,
+                    None => pending().await,
+                }
+            }
+            .fuse()
+        );
+        let mut read = pin!(
+            async {
+                match stream {
+                    Some(stream) if reading => stream.read(read_buf).await,
+                    _ => pending().await,
+                }
+            }
+            .fuse()
+        );
+        let mut room = pin!(
+            async {
+                match sink {
+                    Some(sink) => sink.room().await.then_some(sink),
+                    None => pending().await,
+                }
+            }
+            .fuse()
+        );
+        let mut fired = pin!(
+            async {
+                match deadline {
+                    Some(deadline) => {
+                        timer.as_mut().await;
+                        deadline
+                    }
+                    None => pending().await,
+                }
+            }
+            .fuse()
+        );
+        select_biased! {
+            r = shutdown => if r {
+                Step::Shutdown
+            } else {
                 // Every handle is gone: the command channel is closed as well.
-                Err(_) => Step::Command(None),
+                Step::Command(None)
             },
-            cmd = commands.recv() => Step::Command(cmd),
-            r = async { opening.as_mut().expect("guarded by the precondition").await },
-                if opening.is_some() => Step::Opened(r),
-            r = async { stream.as_mut().expect("guarded by the precondition").read_buf(rx).await },
-                if reading => Step::Read(r),
-            r = async { sink.expect("guarded by the precondition").reserve_owned().await },
-                if sink.is_some() => Step::Deliver(r),
-            () = async { tokio::time::sleep_until(deadline.expect("guarded by the precondition")).await },
-                if deadline.is_some() => Step::Timeout,
-            () = async { tokio::time::sleep_until(retry_at.expect("guarded by the precondition")).await },
-                if retry_at.is_some() => Step::Retry,
+            cmd = command => Step::Command(cmd),
+            r = opened => Step::Opened(r),
+            r = read => Step::Read(r),
+            r = room => Step::Deliver(r),
+            deadline = fired => Step::Timer(deadline),
         }
     }
 
@@ -346,6 +447,7 @@ impl Actor {
         let now = self.clock.now();
         match step {
             Step::Shutdown => {
+                self.shutdown = None;
                 info!("client shut down: dropping the transport without DISCONNECT");
                 self.stream = None;
                 self.core.handle_closed(now);
@@ -367,20 +469,20 @@ impl Actor {
                 }
             }
             Step::Command(None) => {
+                self.shutdown = None;
                 debug!("every client handle dropped: closing");
                 self.begin_close(ReasonCode::Success);
             }
             Step::Opened(result) => {
                 self.opening = None;
                 match result {
-                    Ok(Ok(stream)) => {
+                    Ok(stream) => {
                         debug!(server = %self.connector.describe(), "transport open, sending CONNECT");
                         self.stream = Some(stream);
                         self.rx.clear();
                         self.core.handle_connected(now);
                     }
-                    Ok(Err(e)) => self.open_failed(e),
-                    Err(e) => self.open_failed(io::Error::other(e)),
+                    Err(e) => self.open_failed(e),
                 }
             }
             Step::Read(Ok(0)) => {
@@ -389,22 +491,36 @@ impl Actor {
             }
             Step::Read(Ok(n)) => {
                 trace!(bytes = n, "received");
+                self.rx.extend_from_slice(&self.read_buf[..n]);
                 self.core.handle_input(now, &mut self.rx);
             }
             Step::Read(Err(e)) => {
                 debug!("transport read failed: {e}");
                 self.transport_lost();
             }
-            Step::Deliver(Ok(permit)) => {
+            Step::Deliver(Some(sink)) => {
                 if let Some(message) = self.backlog.pop_front() {
-                    permit.send(message);
+                    match sink.try_send(message) {
+                        Ok(()) => {}
+                        // Only this task sends: the room it waited for is still there.
+                        Err(TrySendError::Full(message)) => self.backlog.push_front(message),
+                        Err(TrySendError::Closed) => self.backlog.clear(),
+                    }
                 }
             }
-            Step::Deliver(Err(_)) => self.backlog.clear(),
-            Step::Timeout => self.core.handle_timeout(now),
-            Step::Retry => {
-                self.retry_at = None;
-                self.open();
+            Step::Deliver(None) => self.backlog.clear(),
+            Step::Timer(deadline) => {
+                if self.retry_at.is_some_and(|at| at <= deadline) {
+                    self.retry_at = None;
+                    self.open();
+                }
+                if self
+                    .core
+                    .poll_timeout()
+                    .is_some_and(|t| self.clock.to_std(t) <= deadline)
+                {
+                    self.core.handle_timeout(now);
+                }
             }
         }
     }
@@ -414,10 +530,10 @@ impl Actor {
         let connector = self.connector.clone();
         let limit = self.settings.connect_timeout;
         debug!(server = %connector.describe(), "opening transport");
-        self.opening = Some(tokio::spawn(async move {
-            match tokio::time::timeout(limit, connector.connect()).await {
-                Ok(result) => result,
-                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        self.opening = Some(Box::pin(async move {
+            match timeout::<R, _>(limit, connector.connect()).await {
+                Some(result) => result,
+                None => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
             }
         }));
     }
@@ -430,7 +546,7 @@ impl Actor {
             return;
         }
         warn!(server = %self.connector.describe(), attempt = self.attempt, "reconnection failed: {error}");
-        let _ = self.events.send(Event::ReconnectFailed {
+        self.shared.emit(Event::ReconnectFailed {
             attempt: self.attempt,
             error: error.to_string(),
         });
@@ -456,11 +572,11 @@ impl Actor {
         self.attempt = self.attempt.saturating_add(1);
         let delay = self.settings.reconnect.delay(self.attempt);
         info!(attempt = self.attempt, ?delay, "reconnecting");
-        let _ = self.events.send(Event::Reconnecting {
+        self.shared.emit(Event::Reconnecting {
             attempt: self.attempt,
             delay,
         });
-        self.retry_at = Some(tokio::time::Instant::now() + delay);
+        self.retry_at = Some(Instant::now() + delay);
     }
 
     fn command(&mut self, cmd: Command) {
@@ -591,26 +707,26 @@ impl Actor {
             return true;
         };
         trace!(ops = ops.len(), "persisting session changes");
-        let result = tokio::task::spawn_blocking(move || {
+        let result = R::spawn_blocking(move || {
             let result = storage.store.apply(&storage.client_id, &ops);
             (storage, result)
         })
         .await;
         let error = match result {
-            Ok((storage, Ok(()))) => {
+            Some((storage, Ok(()))) => {
                 self.storage = Some(storage);
                 return true;
             }
-            Ok((storage, Err(e))) => {
+            Some((storage, Err(e))) => {
                 self.storage = Some(storage);
                 e.to_string()
             }
-            Err(e) => format!("store task failed: {e}"),
+            None => "store task panicked".to_owned(),
         };
         error!("client storage failed, stopping: {error}");
         self.tx.clear();
         self.stream = None;
-        let _ = self.events.send(Event::StorageFailed { error });
+        self.shared.emit(Event::StorageFailed { error });
         self.stop = Some(Stop::Abrupt);
         false
     }
@@ -624,19 +740,19 @@ impl Actor {
         };
         trace!(bytes = self.tx.len(), "sending");
         let limit = self.settings.write_timeout;
-        let result = tokio::time::timeout(limit, async {
+        let result = timeout::<R, _>(limit, async {
             stream.write_all(&self.tx).await?;
             stream.flush().await
         })
         .await;
         self.tx.clear();
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
                 debug!("transport write failed: {e}");
                 self.transport_lost();
             }
-            Err(_) => {
+            None => {
                 warn!(?limit, "transport write stalled: dropping the connection");
                 self.transport_lost();
             }
@@ -706,7 +822,7 @@ impl Actor {
             let _ = first.send(Ok(()));
             return;
         }
-        let _ = self.events.send(Event::Reconnected { session_present });
+        self.shared.emit(Event::Reconnected { session_present });
     }
 
     fn closed(&mut self, reason: CloseReason) {
@@ -729,7 +845,7 @@ impl Actor {
             return;
         }
         info!(?reason, "disconnected");
-        let _ = self.events.send(Event::Disconnected { reason });
+        self.shared.emit(Event::Disconnected { reason });
         self.schedule_retry();
     }
 
@@ -756,20 +872,18 @@ impl Actor {
         }
         match sink.try_send(publish) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(publish)) => self.backlog.push_back(publish),
-            Err(mpsc::error::TrySendError::Closed(_)) => self.shared.drop_sink(&sink),
+            Err(TrySendError::Full(publish)) => self.backlog.push_back(publish),
+            Err(TrySendError::Closed) => self.shared.drop_sink(&sink),
         }
     }
 
     /// Ends the task: closes the transport and completes everything still waiting.
     async fn finish(&mut self, stop: Stop) {
-        if let Some(opening) = self.opening.take() {
-            opening.abort();
-        }
+        self.opening = None;
         if let Some(mut stream) = self.stream.take()
             && stop == Stop::Graceful
         {
-            let _ = tokio::time::timeout(self.settings.write_timeout, stream.shutdown()).await;
+            let _ = timeout::<R, _>(self.settings.write_timeout, stream.close()).await;
         }
         self.shared.connected.store(false, Ordering::Relaxed);
         for (_, reply) in self.publishes.drain() {
@@ -791,10 +905,18 @@ impl Actor {
         // Closed before Stopped is reported, so a new client may open the directory at once.
         self.storage = None;
         info!("client stopped");
-        let _ = self.events.send(Event::Stopped);
+        self.shared.emit(Event::Stopped);
+        self.shared.stopped();
         if let Some(reply) = self.close_reply.take() {
             let _ = reply.send(Ok(()));
         }
+    }
+}
+
+impl<R: Runtime> Drop for Actor<R> {
+    /// Also when the task is aborted or unwinds: readers see the end.
+    fn drop(&mut self) {
+        self.shared.stopped();
     }
 }
 

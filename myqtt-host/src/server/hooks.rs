@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_util::SinkExt;
 use myqtt_proto::broker::{
     AuthDecision, BrokerHooks, ClientView, ConnectDecision, ConnectRequest, ConnectionId,
     PublishDecision, SubscribeDecision,
@@ -13,7 +15,6 @@ use myqtt_proto::broker::{
 use myqtt_proto::codec::{Auth, ProtocolVersion, Publish, ReasonCode, Subscription};
 use myqtt_proto::server::CloseCause;
 use myqtt_proto::topic::TopicFilter;
-use tokio::sync::mpsc;
 
 use super::actor::Command;
 
@@ -91,7 +92,11 @@ impl ConnectionHandle {
     /// Closes the connection with `reason` in the DISCONNECT to 5.0 clients.
     pub async fn disconnect(&self, reason: ReasonCode) {
         let id = self.id;
-        let _ = self.actor.send(Command::Disconnect { id, reason }).await;
+        let _ = self
+            .actor
+            .clone()
+            .send(Command::Disconnect { id, reason })
+            .await;
     }
 }
 

@@ -1,16 +1,22 @@
 //! One accepted transport: a reader feeding the broker actor and a writer draining what the
 //! actor produced for it. No protocol logic: bytes in, bytes out.
 
+use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
+use futures_channel::{mpsc, oneshot};
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::future::select;
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{ConnectionId, TransportInfo};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
 
 use super::actor::Command;
 use super::router::{self, Routes};
+use crate::runtime::Runtime;
 
 /// What the actor sends to a connection's writer.
 #[derive(Debug)]
@@ -32,20 +38,39 @@ pub(crate) struct ConnectionSink {
 /// Bytes read at most per socket read.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Reads once from `stream`, appending at most `max` bytes to `buf`; returns how many were
+/// read (0: end of stream). `futures-io` reads into initialized memory, so the new space is
+/// zeroed first.
+pub(crate) async fn read_some<S>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    max: usize,
+) -> io::Result<usize>
+where
+    S: AsyncRead + Unpin,
+{
+    let start = buf.len();
+    buf.resize(start + max, 0);
+    let result = stream.read(&mut buf[start..]).await;
+    buf.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}
+
 /// Serves one transport until either side closes it: picks its domain, then shuttles bytes
 /// between the socket and that domain's actor.
-pub(crate) async fn serve<S>(mut stream: S, transport: TransportInfo, routes: Arc<Routes>)
+pub(crate) async fn serve<R, S>(mut stream: S, transport: TransportInfo, routes: Arc<Routes>)
 where
+    R: Runtime,
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let table = routes.current();
     drop(routes);
-    let Some(routed) = router::route(&mut stream, &transport, &table).await else {
+    let Some(routed) = router::route::<R, S>(&mut stream, &transport, &table).await else {
         return;
     };
     drop(table);
-    let actor = routed.route.tx;
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut actor = routed.route.tx;
+    let (tx, mut rx) = mpsc::unbounded();
     let pending = Arc::new(AtomicUsize::new(0));
     let sink = ConnectionSink {
         tx,
@@ -78,9 +103,9 @@ where
     {
         return;
     }
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (mut reader, mut writer) = stream.split();
     let write = async move {
-        'write: while let Some(mut out) = rx.recv().await {
+        'write: while let Some(mut out) = rx.next().await {
             // Write everything queued, then flush once (a no-op on TCP; it pushes out TLS
             // records and WebSocket frames).
             loop {
@@ -97,6 +122,7 @@ where
                 }
                 match rx.try_recv() {
                     Ok(next) => out = next,
+                    // Empty or closed: flush what was written.
                     Err(_) => break,
                 }
             }
@@ -104,17 +130,19 @@ where
                 break;
             }
         }
-        let _ = writer.shutdown().await;
+        let _ = writer.close().await;
     };
-    let read_actor = actor.clone();
+    let mut read_actor = actor.clone();
     let read = async move {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // Kept at READ_CHUNK initialized bytes: after a read of n bytes is split off, only
+        // those n are zeroed again.
+        let mut buf = BytesMut::zeroed(READ_CHUNK);
         loop {
-            buf.reserve(READ_CHUNK);
-            match reader.read_buf(&mut buf).await {
+            match reader.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let chunk = buf.split();
+                Ok(n) => {
+                    let chunk = buf.split_to(n);
+                    buf.resize(READ_CHUNK, 0);
                     if read_actor
                         .send(Command::Input { id, bytes: chunk })
                         .await
@@ -127,10 +155,7 @@ where
         }
     };
     // Whichever side ends first ends the connection.
-    tokio::select! {
-        () = write => {}
-        () = read => {}
-    }
+    select(pin!(write), pin!(read)).await;
     let _ = actor.send(Command::Closed { id }).await;
 }
 

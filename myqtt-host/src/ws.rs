@@ -1,13 +1,11 @@
 //! MQTT over WebSocket (MQTT 5.0 §6, MQTT 3.1.1 §6), shared by the server's `ws`/`wss`
-//! listeners and the client's [`WsConnector`](crate::client::WsConnector) /
-//! [`WssConnector`](crate::client::WssConnector).
+//! listeners and the client's WebSocket connectors, on every runtime.
 //!
-//! The handshake and the framing come from `tokio-tungstenite` (handshake feature only: TCP and
-//! TLS are opened by our own code, so the TLS stack stays the workspace's rustls/ring one). The
-//! adapter from WebSocket messages to the byte stream the MQTT drivers read and write is
-//! [`WsStream`], written here rather than taken from a crate: it is ~100 lines, and the
-//! candidates (`ws_stream_tungstenite`) sit on `async-tungstenite` and `futures-io`, a second
-//! WebSocket stack next to the tokio one for no gain. Behaviour:
+//! The handshake and the framing come from `async-tungstenite` over `futures-io` (handshake
+//! feature only: TCP and TLS are opened by our own code, so the TLS stack stays the
+//! workspace's rustls/ring one). The adapter from WebSocket messages to the byte stream the
+//! MQTT drivers read and write is [`WsStream`], written here: it is ~100 lines and carries the
+//! MQTT rules below, which a generic adapter (`ws_stream_tungstenite`) would not. Behaviour:
 //!
 //! - every write goes out as one **binary** frame (MyQtt sent text frames, against §6);
 //! - MQTT bytes may span frames and a frame may hold several packets: frames are only a byte
@@ -30,28 +28,27 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::tungstenite::Message;
+pub use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Response};
+use async_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use bytes::{Buf, Bytes};
-use futures_core::Stream;
-use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::{Sink, Stream};
 
 /// The subprotocol MQTT over WebSocket uses (MQTT 3.1.1 and 5.0 §6).
-pub(crate) const SUBPROTOCOL: &str = "mqtt";
+pub const SUBPROTOCOL: &str = "mqtt";
 
 /// The subprotocol MQTT 3.1 clients offer; accepted by the server when `mqtt` is not offered.
-pub(crate) const SUBPROTOCOL_V31: &str = "mqttv3.1";
+pub const SUBPROTOCOL_V31: &str = "mqttv3.1";
 
 /// A WebSocket connection seen as a byte stream: MQTT bytes in binary frames.
 #[derive(Debug)]
-pub(crate) struct WsStream<S> {
+pub struct WsStream<S> {
     inner: WebSocketStream<S>,
     /// What is left of the last binary frame read.
     read_buf: Bytes,
@@ -60,7 +57,8 @@ pub(crate) struct WsStream<S> {
 }
 
 impl<S> WsStream<S> {
-    pub(crate) fn new(inner: WebSocketStream<S>) -> Self {
+    /// Wraps an open WebSocket.
+    pub fn new(inner: WebSocketStream<S>) -> Self {
         WsStream {
             inner,
             read_buf: Bytes::new(),
@@ -86,18 +84,18 @@ where
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         loop {
             if !this.read_buf.is_empty() {
-                let n = this.read_buf.len().min(buf.remaining());
-                buf.put_slice(&this.read_buf[..n]);
+                let n = this.read_buf.len().min(buf.len());
+                buf[..n].copy_from_slice(&this.read_buf[..n]);
                 this.read_buf.advance(n);
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(n));
             }
-            if this.read_done {
-                return Poll::Ready(Ok(())); // end of stream
+            if this.read_done || buf.is_empty() {
+                return Poll::Ready(Ok(0)); // end of stream
             }
             match ready!(Pin::new(&mut this.inner).poll_next(cx)) {
                 Some(Ok(Message::Binary(bytes))) => this.read_buf = bytes,
@@ -160,7 +158,7 @@ where
         Pin::new(&mut self.inner).poll_flush(cx).map_err(to_io)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_close(cx).map_err(to_io)
     }
 }
@@ -178,7 +176,7 @@ fn offered_subprotocols(request: &Request) -> impl Iterator<Item = &str> {
 }
 
 /// The server name a `Host` header names: without the port and IPv6 brackets, lowercase.
-pub(crate) fn host_name(host: &str) -> Option<String> {
+pub fn host_name(host: &str) -> Option<String> {
     let host = host.trim();
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
@@ -193,7 +191,7 @@ pub(crate) fn host_name(host: &str) -> Option<String> {
 
 /// Server side of the handshake: selects the subprotocol and reads the `Host` header.
 /// Returns the WebSocket stream and the host name (see [`host_name`]).
-pub(crate) async fn accept<S>(stream: S) -> Result<(WsStream<S>, Option<String>), WsError>
+pub async fn accept<S>(stream: S) -> Result<(WsStream<S>, Option<String>), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -236,14 +234,14 @@ where
             }
         }
     };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, callback).await?;
+    let ws = async_tungstenite::accept_hdr_async(stream, callback).await?;
     Ok((WsStream::new(ws), host))
 }
 
 /// Client side of the handshake over an open transport: offers `mqtt` and requires the server
 /// to select it (tungstenite already refuses an answer without a subprotocol or with one that
 /// was not offered).
-pub(crate) async fn connect<S>(request: Request, stream: S) -> io::Result<WsStream<S>>
+pub async fn connect<S>(request: Request, stream: S) -> io::Result<WsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -252,7 +250,7 @@ where
         header::SEC_WEBSOCKET_PROTOCOL,
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let (ws, response) = tokio_tungstenite::client_async(request, stream)
+    let (ws, response) = async_tungstenite::client_async(request, stream)
         .await
         .map_err(to_io)?;
     match response.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {

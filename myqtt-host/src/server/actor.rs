@@ -3,19 +3,25 @@
 //! events and store operations after every step).
 
 use std::collections::BTreeMap;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use bytes::BytesMut;
+use futures_channel::{mpsc, oneshot};
+use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{Broker, BrokerEvent, ConnectDecision, ConnectionId, TransportInfo};
 use myqtt_proto::codec::{Publish, ReasonCode};
 use myqtt_proto::store::StoreOp;
-use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::connection::{ConnectionSink, Outbound, describe};
 use super::hooks::{ActorHooks, ClosedInfo};
-use crate::Clock;
+use crate::clock::Clock;
+use crate::runtime::Runtime;
 
 /// Inputs of the actor.
 #[derive(Debug)]
@@ -49,10 +55,6 @@ pub(crate) enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
-    /// The store made every operation up to `mark` durable.
-    Durable {
-        mark: u64,
-    },
 }
 
 struct Conn {
@@ -65,7 +67,7 @@ struct Conn {
     connected: bool,
 }
 
-pub(crate) struct Actor {
+pub(crate) struct Actor<R> {
     pub(crate) broker: Broker<ActorHooks>,
     pub(crate) clock: Clock,
     pub(crate) commands: mpsc::Receiver<Command>,
@@ -75,13 +77,25 @@ pub(crate) struct Actor {
     pub(crate) max_pending_bytes: usize,
     /// Where store batches go (a thread that commits them), if the server persists.
     pub(crate) store: Option<std::sync::mpsc::Sender<(Vec<StoreOp>, u64)>>,
+    /// Store marks the commit thread made durable (with `store`).
+    pub(crate) durable: Option<mpsc::UnboundedReceiver<u64>>,
     /// The domain's name for log lines (`None`: the default domain).
     pub(crate) domain: Option<Arc<str>>,
     conns: BTreeMap<ConnectionId, Conn>,
     stopping: bool,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl Actor {
+/// What woke the actor up. Lives on the stack for one turn of the loop: boxing the command
+/// to shrink it would cost an allocation per command.
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Command(Option<Command>),
+    Durable(u64),
+    Timeout,
+}
+
+impl<R: Runtime> Actor<R> {
     pub(crate) fn new(
         broker: Broker<ActorHooks>,
         commands: mpsc::Receiver<Command>,
@@ -95,31 +109,54 @@ impl Actor {
             self_tx,
             max_pending_bytes,
             store: None,
+            durable: None,
             domain: None,
             conns: BTreeMap::new(),
             stopping: false,
+            runtime: PhantomData,
         }
     }
 
     pub(crate) async fn run(mut self) {
+        // One timer for the actor's life, moved to each new deadline.
+        let mut timer = pin!(R::timer(std::time::Instant::now()));
+        let mut armed: Option<std::time::Instant> = None;
         loop {
-            let deadline = self.broker.poll_timeout().map(|t| self.clock.to_tokio(t));
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
+            let deadline = self.broker.poll_timeout().map(|t| self.clock.to_std(t));
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    R::reset_timer(timer.as_mut(), at);
                 }
-            };
-            tokio::select! {
-                cmd = self.commands.recv() => match cmd {
-                    Some(cmd) => {
-                        if self.handle(cmd) {
-                            return;
-                        }
+                armed = deadline;
+            }
+            let wake = poll_fn(|cx| {
+                if armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timeout);
+                }
+                if let Some(durable) = &mut self.durable {
+                    match durable.poll_next_unpin(cx) {
+                        Poll::Ready(Some(mark)) => return Poll::Ready(Wake::Durable(mark)),
+                        // The commit thread ended (its database failed to stay open).
+                        Poll::Ready(None) => self.durable = None,
+                        Poll::Pending => {}
                     }
-                    None => return,
-                },
-                () = sleep => self.broker.handle_timeout(self.clock.now()),
+                }
+                self.commands.poll_next_unpin(cx).map(Wake::Command)
+            })
+            .await;
+            match wake {
+                Wake::Command(Some(cmd)) => {
+                    if self.handle(cmd) {
+                        return;
+                    }
+                }
+                Wake::Command(None) => return,
+                Wake::Durable(mark) => self.broker.handle_store_durable(self.clock.now(), mark),
+                Wake::Timeout => {
+                    // Fired: re-armed below only if the broker still has a deadline.
+                    armed = None;
+                    self.broker.handle_timeout(self.clock.now());
+                }
             }
             self.flush();
         }
@@ -188,7 +225,6 @@ impl Actor {
                 let _ = reply.send(self.broker.publish(now, *publish));
             }
             Command::Disconnect { id, reason } => self.broker.disconnect(now, id, reason),
-            Command::Durable { mark } => self.broker.handle_store_durable(now, mark),
             Command::Shutdown { reply } => {
                 // [MQTT 5.0 §4.13]: tell 5.0 clients why, then close everything.
                 self.stopping = true;
@@ -199,7 +235,7 @@ impl Actor {
                 }
                 self.flush();
                 for conn in self.conns.values() {
-                    let _ = conn.sink.tx.send(Outbound::Close);
+                    let _ = conn.sink.tx.unbounded_send(Outbound::Close);
                 }
                 let _ = reply.send(());
                 return true;
@@ -212,11 +248,12 @@ impl Actor {
     fn flush(&mut self) {
         // Deferred connects: run the application's async handler, answer through the mailbox.
         for (id, future) in self.broker.hooks_mut().deferred.drain(..) {
-            let tx = self.self_tx.clone();
-            tokio::spawn(async move {
+            let mut tx = self.self_tx.clone();
+            // Detached: it ends by itself when the handler answers.
+            drop(R::spawn(async move {
                 let decision = future.await;
                 let _ = tx.send(Command::Decided { id, decision }).await;
-            });
+            }));
         }
         while let Some(id) = self.broker.poll_writable() {
             let mut out = Vec::new();
@@ -227,15 +264,15 @@ impl Actor {
             let queued = conn.sink.pending.fetch_add(out.len(), Ordering::Relaxed) + out.len();
             if queued > self.max_pending_bytes {
                 warn!(connection = %conn.label, queued, "slow consumer: closing");
-                let _ = conn.sink.tx.send(Outbound::Close);
+                let _ = conn.sink.tx.unbounded_send(Outbound::Close);
                 self.forget(id);
                 continue;
             }
-            let _ = conn.sink.tx.send(Outbound::Bytes(out));
+            let _ = conn.sink.tx.unbounded_send(Outbound::Bytes(out));
         }
         while let Some(id) = self.broker.poll_close() {
             if let Some(conn) = self.conns.get(&id) {
-                let _ = conn.sink.tx.send(Outbound::Close);
+                let _ = conn.sink.tx.unbounded_send(Outbound::Close);
             }
         }
         while let Some(event) = self.broker.poll_event() {
@@ -251,7 +288,7 @@ impl Actor {
     }
 }
 
-impl Actor {
+impl<R: Runtime> Actor<R> {
     /// The transport of `id` is gone: tell the broker, report what that caused while the
     /// connection's details are still known, then drop them.
     fn forget(&mut self, id: ConnectionId) {

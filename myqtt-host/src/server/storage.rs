@@ -6,12 +6,11 @@
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;
 
-use myqtt_host::store::{RedbStore, StoreError};
+use futures_channel::mpsc;
 use myqtt_proto::store::{SessionStore, StoreOp, StoreSnapshot};
-use tokio::sync::mpsc;
 use tracing::error;
 
-use super::actor::Command;
+use crate::store::{RedbStore, StoreError};
 
 /// Opens the store in `dir` and loads what it holds.
 pub(crate) fn open(dir: &Path) -> Result<(RedbStore, StoreSnapshot), StoreError> {
@@ -24,10 +23,12 @@ pub(crate) fn open(dir: &Path) -> Result<(RedbStore, StoreSnapshot), StoreError>
 pub(crate) type BatchSender = std_mpsc::Sender<(Vec<StoreOp>, u64)>;
 
 /// Starts the commit thread; returns where to send batches and the thread, which ends (after
-/// committing everything sent) when the sender is dropped.
+/// committing everything sent) when the sender is dropped. After each commit the thread sends
+/// the store mark that is now durable to `durable` (unbounded: a plain thread cannot wait on
+/// an async channel, and there is at most one mark per commit).
 pub(crate) fn spawn(
     mut store: RedbStore,
-    actor: mpsc::Sender<Command>,
+    durable: mpsc::UnboundedSender<u64>,
 ) -> std::io::Result<(BatchSender, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std_mpsc::channel::<(Vec<StoreOp>, u64)>();
     let thread = std::thread::Builder::new()
@@ -42,7 +43,7 @@ pub(crate) fn spawn(
                 match store.apply(&ops) {
                     Ok(()) => {
                         // The actor may be gone (shutting down): keep committing what is left.
-                        let _ = actor.blocking_send(Command::Durable { mark });
+                        let _ = durable.unbounded_send(mark);
                     }
                     // Acknowledgments that wait for this batch stay held: clients retry, and
                     // nothing is claimed durable that is not.

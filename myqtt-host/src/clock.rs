@@ -1,15 +1,15 @@
 //! The clock the core sees: milliseconds since the UNIX epoch, advancing monotonically.
 //!
 //! `myqtt-proto` takes time as a parameter. Using wall-clock milliseconds for its origin keeps
-//! stored expiry times meaningful across restarts; advancing with tokio's monotonic clock keeps
-//! it from jumping backwards (and lets tests pause time).
+//! stored expiry times meaningful across restarts; advancing with the monotonic clock keeps it
+//! from jumping backwards.
 
 use myqtt_proto::time::Instant;
 
-/// Converts tokio's monotonic time into the core's [`Instant`].
+/// Converts the monotonic clock into the core's [`Instant`] and back.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    base: tokio::time::Instant,
+    base: std::time::Instant,
     base_unix_ms: u64,
 }
 
@@ -20,7 +20,7 @@ impl Clock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Clock {
-            base: tokio::time::Instant::now(),
+            base: std::time::Instant::now(),
             base_unix_ms,
         }
     }
@@ -34,8 +34,8 @@ impl Clock {
         )
     }
 
-    /// The tokio instant at which the core's `at` falls.
-    pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
+    /// The monotonic instant at which the core's `at` falls.
+    pub fn to_std(&self, at: Instant) -> std::time::Instant {
         let ms = at.as_millis().saturating_sub(self.base_unix_ms);
         self.base + std::time::Duration::from_millis(ms)
     }

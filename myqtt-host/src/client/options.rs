@@ -88,7 +88,7 @@ struct WillSpec {
 ///
 /// ```
 /// use std::time::Duration;
-/// use myqtt_tokio::client::{ConnectOptions, ReconnectPolicy};
+/// use myqtt_host::client::{ConnectOptions, ReconnectPolicy};
 /// use myqtt_proto::codec::{ProtocolVersion, QoS};
 ///
 /// let options = ConnectOptions::new("sensor-1")
@@ -284,7 +284,7 @@ impl ConnectOptions {
     /// released by PUBREL. Off by default: state lives in memory, across reconnections only.
     ///
     /// The directory holds one database file,
-    /// [`ClientStore::FILE_NAME`](myqtt_host::client_store::ClientStore::FILE_NAME); client ids
+    /// [`ClientStore::FILE_NAME`](crate::client_store::ClientStore::FILE_NAME); client ids
     /// are keys inside it, so several clients may use one directory, one process at a time (a
     /// second [`Client`](super::Client) on a directory already open fails to connect with
     /// [`ClientError::Storage`]). Every change is on disk before the PUBLISH leaves, and before a

@@ -10,15 +10,19 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use std::marker::PhantomData;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::http::Uri;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_rustls::TlsConnector as RustlsConnector;
 use rustls::pki_types::ServerName;
-use tokio_rustls::TlsConnector as RustlsConnector;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::Uri;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use crate::runtime::Runtime;
 
-/// A byte stream carrying MQTT packets (TCP, TLS over TCP, a WebSocket adapter...).
+/// A byte stream carrying MQTT packets (TCP, TLS over TCP, a WebSocket adapter...), as
+/// `futures-io` traits. A tokio stream becomes one through `tokio_util::compat`
+/// (`stream.compat()`).
 pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Transport for T {}
@@ -31,7 +35,8 @@ pub type ConnectFuture<'a> = Pin<Box<dyn Future<Output = io::Result<BoxTransport
 
 /// Opens a new transport to the server; called for the first connection and for every
 /// reconnection. Implement it to bring your own transport (TLS, WebSocket, a proxy) to
-/// [`Client::connect_with`](super::Client::connect_with).
+/// [`Client::connect_with`](super::Client::connect_with). It does not depend on the runtime:
+/// the built-in connectors take the runtime as a type parameter for their TCP sockets.
 pub trait Connector: Send + Sync + 'static {
     /// Opens one transport. The client bounds it with the connect timeout.
     fn connect(&self) -> ConnectFuture<'_>;
@@ -97,22 +102,44 @@ impl From<(&str, u16)> for ServerAddr {
     }
 }
 
-/// Plain TCP (MQTT's port 1883), with Nagle's algorithm off.
-#[derive(Clone, Debug)]
-pub struct TcpConnector {
+/// Plain TCP (MQTT's port 1883) on the runtime `R`, with Nagle's algorithm off.
+pub struct TcpConnector<R> {
     addr: ServerAddr,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl TcpConnector {
-    /// A connector to `addr`.
-    pub fn new(addr: impl Into<ServerAddr>) -> Self {
-        TcpConnector { addr: addr.into() }
+impl<R> Clone for TcpConnector<R> {
+    fn clone(&self) -> Self {
+        TcpConnector {
+            addr: self.addr.clone(),
+            runtime: PhantomData,
+        }
     }
 }
 
-impl Connector for TcpConnector {
+impl<R> fmt::Debug for TcpConnector<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpConnector")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl<R: Runtime> TcpConnector<R> {
+    /// A connector to `addr`.
+    pub fn new(addr: impl Into<ServerAddr>) -> Self {
+        TcpConnector {
+            addr: addr.into(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> Connector for TcpConnector<R> {
     fn connect(&self) -> ConnectFuture<'_> {
-        Box::pin(async move { Ok(Box::new(tcp(&self.addr).await?) as BoxTransport) })
+        Box::pin(
+            async move { Ok(Box::new(R::connect_tcp(self.addr.as_str()).await?) as BoxTransport) },
+        )
     }
 
     fn describe(&self) -> String {
@@ -140,38 +167,44 @@ fn server_name(host: &str) -> io::Result<ServerName<'static>> {
         .map_err(|e| invalid_input(format!("invalid TLS server name {host:?}: {e}")))
 }
 
-/// Opens TCP to `addr` with Nagle's algorithm off.
-async fn tcp(addr: &ServerAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr.as_str()).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-/// MQTT over TLS (port 8883; MyQtt `myqtt_tls_conn_new`), with tokio-rustls.
+/// MQTT over TLS (port 8883; MyQtt `myqtt_tls_conn_new`) on the runtime `R`, with
+/// futures-rustls.
 ///
-/// `config` usually comes from [`myqtt_host::tls::ClientTls`] (CA, client certificate,
+/// `config` usually comes from [`ClientTls`](crate::tls::ClientTls) (CA, client certificate,
 /// peer verification). The server name sent in SNI and checked against the certificate is
 /// the host of `addr` unless [`server_name`](Self::server_name) sets another (MyQtt
 /// `myqtt_tls_opts_set_server_name`).
 ///
 /// ```no_run
 /// use myqtt_host::tls::{ClientTls, PemSource};
-/// use myqtt_tokio::client::{Client, ConnectOptions, TlsConnector};
+/// use myqtt_host::client::{Client, ConnectOptions, TlsConnector};
+/// use myqtt_host::runtime::Runtime;
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn run<R: Runtime>() -> Result<(), Box<dyn std::error::Error>> {
 /// let tls = ClientTls::new().ca(PemSource::path("ca.crt")).build()?;
-/// let connector = TlsConnector::new("broker.example:8883", tls)?;
-/// let client = Client::connect_with(connector, ConnectOptions::new("id")).await?;
+/// let connector = TlsConnector::<R>::new("broker.example:8883", tls)?;
+/// let client = Client::<R>::connect_with(connector, ConnectOptions::new("id")).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct TlsConnector {
+pub struct TlsConnector<R> {
     addr: ServerAddr,
     server_name: ServerName<'static>,
     tls: RustlsConnector,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl fmt::Debug for TlsConnector {
+impl<R> Clone for TlsConnector<R> {
+    fn clone(&self) -> Self {
+        TlsConnector {
+            addr: self.addr.clone(),
+            server_name: self.server_name.clone(),
+            tls: self.tls.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for TlsConnector<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConnector")
             .field("addr", &self.addr)
@@ -180,7 +213,7 @@ impl fmt::Debug for TlsConnector {
     }
 }
 
-impl TlsConnector {
+impl<R: Runtime> TlsConnector<R> {
     /// A connector to `addr` (`"host:port"` or a `SocketAddr`) with the rustls client
     /// `config`. Fails if the host is not a valid TLS server name (DNS name or IP address).
     pub fn new(addr: impl Into<ServerAddr>, config: Arc<rustls::ClientConfig>) -> io::Result<Self> {
@@ -190,6 +223,7 @@ impl TlsConnector {
             addr,
             server_name,
             tls: RustlsConnector::from(config),
+            runtime: PhantomData,
         })
     }
 
@@ -201,10 +235,10 @@ impl TlsConnector {
     }
 }
 
-impl Connector for TlsConnector {
+impl<R: Runtime> Connector for TlsConnector<R> {
     fn connect(&self) -> ConnectFuture<'_> {
         Box::pin(async move {
-            let stream = tcp(&self.addr).await?;
+            let stream = R::connect_tcp(self.addr.as_str()).await?;
             let stream = self.tls.connect(self.server_name.clone(), stream).await?;
             Ok(Box::new(stream) as BoxTransport)
         })
@@ -268,32 +302,51 @@ impl WsTarget {
 /// The handshake is bounded by the connect timeout.
 ///
 /// ```no_run
-/// use myqtt_tokio::client::{Client, ConnectOptions, WsConnector};
+/// use myqtt_host::client::{Client, ConnectOptions, WsConnector};
+/// use myqtt_host::runtime::Runtime;
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let connector = WsConnector::new("ws://broker.example:8080/mqtt")?;
-/// let client = Client::connect_with(connector, ConnectOptions::new("id")).await?;
+/// # async fn run<R: Runtime>() -> Result<(), Box<dyn std::error::Error>> {
+/// let connector = WsConnector::<R>::new("ws://broker.example:8080/mqtt")?;
+/// let client = Client::<R>::connect_with(connector, ConnectOptions::new("id")).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct WsConnector {
+pub struct WsConnector<R> {
     target: WsTarget,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl WsConnector {
+impl<R> Clone for WsConnector<R> {
+    fn clone(&self) -> Self {
+        WsConnector {
+            target: self.target.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for WsConnector<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsConnector")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl<R: Runtime> WsConnector<R> {
     /// A connector to `url` (`ws://host[:port][/path]`). Fails if `url` does not parse or
     /// is not a `ws://` URL.
     pub fn new(url: &str) -> io::Result<Self> {
         Ok(WsConnector {
             target: WsTarget::parse(url, "ws", 80)?,
+            runtime: PhantomData,
         })
     }
 }
 
-impl Connector for WsConnector {
+impl<R: Runtime> Connector for WsConnector<R> {
     fn connect(&self) -> ConnectFuture<'_> {
         Box::pin(async move {
-            let stream = tcp(&self.target.addr).await?;
+            let stream = R::connect_tcp(self.target.addr.as_str()).await?;
             self.target.handshake(stream).await
         })
     }
@@ -310,22 +363,34 @@ impl Connector for WsConnector {
 ///
 /// ```no_run
 /// use myqtt_host::tls::ClientTls;
-/// use myqtt_tokio::client::{Client, ConnectOptions, WssConnector};
+/// use myqtt_host::client::{Client, ConnectOptions, WssConnector};
+/// use myqtt_host::runtime::Runtime;
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn run<R: Runtime>() -> Result<(), Box<dyn std::error::Error>> {
 /// let tls = ClientTls::new().webpki_roots().build()?;
-/// let connector = WssConnector::new("wss://broker.example/mqtt", tls)?;
-/// let client = Client::connect_with(connector, ConnectOptions::new("id")).await?;
+/// let connector = WssConnector::<R>::new("wss://broker.example/mqtt", tls)?;
+/// let client = Client::<R>::connect_with(connector, ConnectOptions::new("id")).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct WssConnector {
+pub struct WssConnector<R> {
     target: WsTarget,
     server_name: ServerName<'static>,
     tls: RustlsConnector,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl fmt::Debug for WssConnector {
+impl<R> Clone for WssConnector<R> {
+    fn clone(&self) -> Self {
+        WssConnector {
+            target: self.target.clone(),
+            server_name: self.server_name.clone(),
+            tls: self.tls.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for WssConnector<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WssConnector")
             .field("url", &self.target.uri)
@@ -334,7 +399,7 @@ impl fmt::Debug for WssConnector {
     }
 }
 
-impl WssConnector {
+impl<R: Runtime> WssConnector<R> {
     /// A connector to `url` (`wss://host[:port][/path]`) with the rustls client `config`.
     /// Fails if `url` does not parse, is not a `wss://` URL, or its host is not a valid TLS
     /// server name.
@@ -345,6 +410,7 @@ impl WssConnector {
             target,
             server_name,
             tls: RustlsConnector::from(config),
+            runtime: PhantomData,
         })
     }
 
@@ -356,10 +422,10 @@ impl WssConnector {
     }
 }
 
-impl Connector for WssConnector {
+impl<R: Runtime> Connector for WssConnector<R> {
     fn connect(&self) -> ConnectFuture<'_> {
         Box::pin(async move {
-            let stream = tcp(&self.target.addr).await?;
+            let stream = R::connect_tcp(self.target.addr.as_str()).await?;
             let stream = self.tls.connect(self.server_name.clone(), stream).await?;
             self.target.handshake(stream).await
         })
