@@ -9,6 +9,9 @@
 //! - `tests/interop_mosquitto_broker.rs`: our client against Debian's `mosquitto` broker.
 //!
 //! "Our server" is the library `myqtt_tokio::server::Server`; the `myqttd` binary wraps it.
+//! Tests that need the broker process itself (memory readings, `kill -9`, logs) start it
+//! with [`myqttd::Myqttd`].
 
+pub mod myqttd;
 #[cfg(feature = "interop")]
 pub mod peers;
