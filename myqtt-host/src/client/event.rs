@@ -91,8 +91,9 @@ impl Events {
 /// socket, so the server (and TCP) holds the backlog instead of this process' memory. Messages
 /// are acknowledged when they are received, so a QoS 1/2 message in the queue is the
 /// application's responsibility, unless [`ConnectOptions::manual_acks`](super::ConnectOptions::manual_acks)
-/// is on: then each waits for [`Client::ack`](super::Client::ack). Keep-alive still runs, but a PINGRESP cannot be read either:
-/// a reader stalled for longer than the ping timeout loses the connection (and reconnects).
+/// is on: then each waits for [`Client::ack`](super::Client::ack). Keep-alive still runs, but
+/// a PINGRESP cannot be read either: a reader stalled for longer than the ping timeout loses
+/// the connection (and reconnects).
 #[derive(Debug)]
 pub struct Messages {
     rx: queue::Receiver<Publish>,
@@ -103,8 +104,10 @@ impl Messages {
         Messages { rx }
     }
 
-    /// The next message; `None` once the client stopped or another [`Messages`] replaced this
-    /// one.
+    /// The next message; `None` once another [`Messages`] replaced this one or every
+    /// [`Client`](super::Client) handle is gone. While a handle lives, the reader keeps waiting
+    /// even after the client stopped: watch [`Client::events`](super::Client::events) for
+    /// [`Event::Stopped`] to know when no more messages can come.
     pub async fn recv(&mut self) -> Option<Publish> {
         std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await
     }
