@@ -12,6 +12,8 @@
 //! Tests that need the broker process itself (memory readings, `kill -9`, logs) start it
 //! with [`myqttd::Myqttd`].
 
+pub mod checklist;
+pub mod hostile;
 pub mod myqttd;
 #[cfg(feature = "interop")]
 pub mod peers;
