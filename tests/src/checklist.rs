@@ -247,6 +247,22 @@ impl Peer {
         self.stream.write_all(out).await.expect("write");
     }
 
+    /// Sends CONNECT and returns the CONNACK's reason code, or `None` if the server closed
+    /// the connection instead of answering (a write or read error counts as closed).
+    pub async fn try_connect(&mut self, connect: Connect) -> Option<ReasonCode> {
+        let bytes = self.encode(Packet::Connect(Box::new(connect)));
+        let framed = match self.framing {
+            Framing::Tcp => bytes,
+            Framing::WebSocket => ws_frame(&bytes),
+        };
+        self.stream.write_all(&framed).await.ok()?;
+        match self.recv().await {
+            Some(Packet::ConnAck(ack)) => Some(ack.reason_code),
+            None => None,
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
     /// Encodes and sends a packet.
     ///
     /// # Panics
