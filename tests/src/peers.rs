@@ -1,7 +1,7 @@
 //! Helpers for the interop tests (feature `interop`): finding the outside peers (a missing one
 //! is a failure, never a skip), spawning them under a kill-on-drop guard, free loopback ports,
-//! our library server with a subscription probe, a throwaway `mosquitto` broker and the
-//! paho-mqtt helper script.
+//! our library server with a subscription probe, throwaway `mosquitto` and `amqtt` brokers, and
+//! the paho-mqtt and MQTT.js helper scripts.
 //!
 //! The server under test is the library [`Server`]; the `myqttd` binary is a thin wrapper around
 //! it (configuration, listeners and storage), so what holds here holds for `myqttd`.
@@ -13,7 +13,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use myqtt_tokio::server::{Server, SubscribeDecision};
+use myqtt_tokio::server::{Server, ServerBuilder, SubscribeDecision};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
@@ -27,6 +27,7 @@ fn debian_package(bin: &str) -> &'static str {
         "mosquitto" => "mosquitto",
         "mosquitto_pub" | "mosquitto_sub" => "mosquitto-clients",
         "python3" => "python3",
+        "node" | "npm" => "nodejs npm",
         _ => "the package that provides it",
     }
 }
@@ -238,17 +239,27 @@ impl TestServer {
     ///
     /// If the server cannot start.
     pub async fn start_with(durable: bool) -> TestServer {
+        Self::start_custom(durable, |builder| builder.listen("127.0.0.1:0")).await
+    }
+
+    /// Starts the server with the listeners `configure` adds (TCP, TLS, WebSocket: see
+    /// [`addrs`](Self::addrs)), with durable storage in a temporary directory if `durable`.
+    ///
+    /// # Panics
+    ///
+    /// If the server cannot start.
+    pub async fn start_custom(
+        durable: bool,
+        configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> TestServer {
         let subscribed = Arc::new(Mutex::new(Vec::new()));
         let log = subscribed.clone();
-        let mut builder =
-            Server::builder()
-                .listen("127.0.0.1:0")
-                .on_subscribe(move |client, sub| {
-                    if let Ok(mut log) = log.lock() {
-                        log.push((client.client_id.to_owned(), sub.filter.as_str().to_owned()));
-                    }
-                    SubscribeDecision::Grant(sub.options.qos)
-                });
+        let mut builder = configure(Server::builder()).on_subscribe(move |client, sub| {
+            if let Ok(mut log) = log.lock() {
+                log.push((client.client_id.to_owned(), sub.filter.as_str().to_owned()));
+            }
+            SubscribeDecision::Grant(sub.options.qos)
+        });
         let storage = if durable {
             let dir = tempfile::tempdir().expect("temporary directory");
             builder = builder.storage(dir.path());
@@ -267,6 +278,12 @@ impl TestServer {
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.server.local_addrs()[0]
+    }
+
+    /// Every listening address: TCP listeners first, then TLS, WebSocket and secure WebSocket
+    /// ones, each kind in the order it was added (see `Server::local_addrs`).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        self.server.local_addrs()
     }
 
     /// The listening port, as a string for command lines.
@@ -319,28 +336,30 @@ impl Mosquitto {
     ///
     /// If mosquitto is missing or does not listen within 10 s.
     pub async fn start() -> Mosquitto {
+        Self::start_with("").await
+    }
+
+    /// Starts the broker with `extra` appended to its config (after the plain TCP listener on
+    /// [`addr`](Self::addr)), e.g. a TLS `listener` with its `cafile`/`certfile`/`keyfile`, and
+    /// waits until the TCP listener accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// If mosquitto is missing, rejects the config or does not listen within 10 s.
+    pub async fn start_with(extra: &str) -> Mosquitto {
         let bin = require("mosquitto");
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         let config = dir.path().join("mosquitto.conf");
         std::fs::write(
             &config,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}\n"
+            ),
         )
         .expect("write mosquitto.conf");
         let mut process = PeerProcess::spawn(&bin, [Path::new("-c"), config.as_path()]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = process.child.try_wait() {
-                let out = process.finish(5).await;
-                panic!("mosquitto exited ({status}): {}", out.stderr);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto does not listen on 127.0.0.1:{port}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_listening(&mut process, "mosquitto", port).await;
         Mosquitto {
             process,
             port,
@@ -385,6 +404,204 @@ pub async fn paho(args: &[&str], secs: u64) -> Vec<Value> {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("paho_peer.py printed {l:?}: {e}"))
         })
         .collect()
+}
+
+/// Waits until `process` (named `name`) accepts TCP connections on `127.0.0.1:port`.
+///
+/// # Panics
+///
+/// If it exits first (its stderr is printed) or does not listen within 10 s.
+async fn wait_listening(process: &mut PeerProcess, name: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            let out = process.finish(5).await;
+            panic!("{name} exited ({status}): {} {}", out.stdout, out.stderr);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} does not listen on 127.0.0.1:{port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The directory of the helper scripts, `tests/peers`.
+fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("peers")
+}
+
+/// Parses what a JSON-lines peer script printed, one object per non-empty line.
+///
+/// # Panics
+///
+/// If the script failed or printed something that is not JSON.
+fn json_lines(name: &str, args: &[&str], out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed ({}): stdout {:?} stderr {:?}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    out.stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name} printed {l:?}: {e}")))
+        .collect()
+}
+
+/// The MQTT.js (npm `mqtt`) version the helper script is written for: the major version
+/// pinned in `tests/peers/node/package.json`.
+const MQTTJS_MAJOR: &str = "5.";
+
+/// `node`, with MQTT.js 5.x installed in `tests/peers/node/node_modules` (by `npm ci` there).
+///
+/// # Panics
+///
+/// If node or MQTT.js is missing, or MQTT.js is not 5.x.
+pub fn require_mqttjs() -> PathBuf {
+    let node = require("node");
+    let manifest = peers_dir().join("node/node_modules/mqtt/package.json");
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        panic!(
+            "interop peer MQTT.js not installed ({} missing): run .ci/run or \
+             (cd tests/peers/node && npm ci)",
+            manifest.display()
+        );
+    };
+    let version = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    assert!(
+        version.starts_with(MQTTJS_MAJOR),
+        "interop peer MQTT.js is {version:?}, {MQTTJS_MAJOR}x needed: run .ci/run or \
+         (cd tests/peers/node && npm ci)"
+    );
+    node
+}
+
+/// Runs `tests/peers/mqttjs_peer.js <args>` (MQTT.js) within `secs` seconds and returns the
+/// JSON objects it printed, one per line.
+///
+/// # Panics
+///
+/// If node or MQTT.js is missing, the script fails or prints something that is not JSON.
+pub async fn mqttjs(args: &[&str], secs: u64) -> Vec<Value> {
+    let node = require_mqttjs();
+    let script = peers_dir().join("mqttjs_peer.js");
+    let mut all: Vec<&std::ffi::OsStr> = vec![script.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    let out = PeerProcess::spawn(&node, all).finish(secs).await;
+    json_lines("mqttjs_peer.js", args, &out)
+}
+
+/// Runs `tests/peers/paho_tls_peer.py --ca <ca> <args>` (paho_peer.py's scenarios over TLS,
+/// trusting the PEM CA `ca`) within `secs` seconds and returns the JSON objects it printed.
+///
+/// # Panics
+///
+/// If paho is missing, the script fails or prints something that is not JSON.
+pub async fn paho_tls(ca: &Path, args: &[&str], secs: u64) -> Vec<Value> {
+    let python = require_paho();
+    let script = peers_dir().join("paho_tls_peer.py");
+    let mut all: Vec<&std::ffi::OsStr> = vec![script.as_os_str(), "--ca".as_ref(), ca.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    let out = PeerProcess::spawn(&python, all).finish(secs).await;
+    json_lines("paho_tls_peer.py", args, &out)
+}
+
+/// The `amqtt` release `.ci/run` installs (`pip install amqtt==...`).
+pub const AMQTT_VERSION: &str = "0.12.1";
+
+/// `python3` with the `amqtt` broker (PyPI, [`AMQTT_VERSION`]) importable.
+///
+/// # Panics
+///
+/// If python3 or amqtt is missing, or amqtt is another version.
+pub fn require_amqtt() -> PathBuf {
+    let python = require("python3");
+    let out = std::process::Command::new(&python)
+        .args(["-c", "import amqtt; print(amqtt.__version__)"])
+        .output()
+        .expect("python3 runs");
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success(),
+        "interop peer amqtt not installed: run .ci/run or python3 -m pip install \
+         amqtt=={AMQTT_VERSION} ({})",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    assert_eq!(
+        version, AMQTT_VERSION,
+        "interop peer amqtt: run .ci/run or python3 -m pip install amqtt=={AMQTT_VERSION}"
+    );
+    python
+}
+
+/// The `amqtt` broker (Python, MQTT 3.1.1 only) on a free loopback port with a throwaway
+/// config; killed when dropped.
+///
+/// Its anonymous-authentication plugin is configured with `allow_anonymous: false`, so that it
+/// accepts any client that sends a user name (the password is not checked) and only those:
+/// amqtt 0.12 queues QoS 1 and 2 messages for an offline persistent session only when the
+/// client was not anonymous. Clients of this broker send a user name, [`Amqtt::USER`].
+pub struct Amqtt {
+    process: PeerProcess,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Amqtt {
+    /// The user name clients of this broker send.
+    pub const USER: &str = "myqtt";
+
+    /// Starts the broker and waits until it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// If amqtt is missing or does not listen within 10 s.
+    pub async fn start() -> Amqtt {
+        let python = require_amqtt();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        let config = dir.path().join("amqtt.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\n\
+                 plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    \
+                 allow_anonymous: false\n"
+            ),
+        )
+        .expect("write amqtt.yaml");
+        let mut process = PeerProcess::spawn(
+            &python,
+            [
+                "-m".as_ref(),
+                "amqtt.scripts.broker_script".as_ref(),
+                "-c".as_ref(),
+                config.as_os_str(),
+            ],
+        );
+        wait_listening(&mut process, "amqtt", port).await;
+        Amqtt {
+            process,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker.
+    pub async fn stop(mut self) {
+        self.process.kill().await;
+    }
 }
 
 #[cfg(test)]
