@@ -138,7 +138,14 @@ impl<H: BrokerHooks> Broker<H> {
             reason_codes: codes,
             properties: AckProperties::default(),
         };
-        conn.wire.send_packet(now, &Packet::SubAck(ack));
+        // Durability::Strict: the client must not learn of a subscription a crash could still
+        // take away from a session the restarted broker reports as present.
+        let target = super::HoldTarget {
+            id,
+            wire: &mut conn.wire,
+            held: None,
+        };
+        self.out.send_or_hold(now, target, Packet::SubAck(ack), true);
         // Retained messages follow the SUBACK, flagged RETAIN 1 ([MQTT-3.3.1-8]), with the QoS
         // downgraded to the granted one.
         for (sub, granted) in retained_for {
@@ -213,7 +220,13 @@ impl<H: BrokerHooks> Broker<H> {
             reason_codes,
             properties: AckProperties::default(),
         };
-        conn.wire.send_packet(now, &Packet::UnsubAck(ack));
+        // Durability::Strict: likewise, an unsubscription is durable before it is confirmed.
+        let target = super::HoldTarget {
+            id,
+            wire: &mut conn.wire,
+            held: None,
+        };
+        self.out.send_or_hold(now, target, Packet::UnsubAck(ack), true);
     }
 
     /// Removes every subscription of a session from the trie.

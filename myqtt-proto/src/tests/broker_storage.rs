@@ -270,3 +270,33 @@ fn qos2_towards_a_live_subscriber_is_exactly_once_across_a_crash() {
         assert!(sim.store.snapshot().sessions["sub"].inflight.is_empty());
     }
 }
+
+/// Durability::Strict for subscriptions: SUBACK goes out once the subscription is durable, so
+/// a crash cannot leave a client that was told "subscribed" with a resumed session that lost
+/// the subscription (found by killing myqttd right after a SUBACK).
+/// [MQTT-3.8.4-1] [MQTT-4.1.0-1]
+#[test]
+fn subscriptions_are_durable_before_suback() {
+    for version in [V3_1_1, V5] {
+        let mut sim = Sim::new(persisting());
+        sim.store_durable = false;
+        let s = sim.join(persistent(version, "sub"));
+        sim.flush_store();
+        let _ = sim.events(s);
+        sim.subscribe(s, &[sub("t", QoS::AtLeastOnce)]);
+        let subscribed = |events: &[ClientEvent]| {
+            events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Subscribed { .. }))
+        };
+        assert!(!subscribed(&sim.events(s)), "{version}: no SUBACK yet");
+        sim.flush_store();
+        assert!(subscribed(&sim.events(s)), "{version}: SUBACK once durable");
+        sim.restart_lossy(Broker::new(persisting()));
+        assert!(sim.reconnect(s), "{version}");
+        let p = sim.join(client_config(version, "pub"));
+        sim.publish(p, msg("t", b"still subscribed", QoS::AtLeastOnce, false));
+        sim.flush_store();
+        assert_eq!(sim.received(s).len(), 1, "{version}");
+    }
+}
