@@ -415,10 +415,8 @@ async fn persistent_subscriptions_survive_restarts_and_clean_sessions_remove_the
         )
         .await;
         drop(sub);
-        // FINDING: a SUBACKed subscription of a persistent session killed (-9) right after
-        // its SUBACK was not recovered; subscriptions reach the store with a delay (the spec
-        // asks for no durability here; queued messages are on disk before their PUBACK).
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // Killed right after the SUBACK: under strict durability the SUBACK went out only
+        // once the subscription was on disk.
         broker.kill9();
         drop(broker);
 
