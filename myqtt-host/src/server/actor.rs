@@ -264,7 +264,7 @@ impl<R: Runtime> Actor<R> {
             let queued = conn.sink.pending.fetch_add(out.len(), Ordering::Relaxed) + out.len();
             if queued > self.max_pending_bytes {
                 warn!(connection = %conn.label, queued, "slow consumer: closing");
-                let _ = conn.sink.tx.unbounded_send(Outbound::Close);
+                conn.sink.abort();
                 self.forget(id);
                 continue;
             }

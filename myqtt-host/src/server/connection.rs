@@ -3,8 +3,8 @@
 
 use std::io;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
@@ -33,6 +33,24 @@ pub(crate) struct ConnectionSink {
     pub(crate) tx: mpsc::UnboundedSender<Outbound>,
     /// Bytes handed to the writer and not written yet: the slow-consumer bound.
     pub(crate) pending: Arc<AtomicUsize>,
+    /// Drops the transport at once, whatever the writer is blocked on.
+    abort: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+}
+
+impl ConnectionSink {
+    /// Closes the transport now, discarding what is queued: for a peer that stopped reading,
+    /// whose writer may be stuck behind megabytes it will never take ([`Outbound::Close`]
+    /// would wait behind them).
+    pub(crate) fn abort(&self) {
+        let abort = self
+            .abort
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(abort) = abort {
+            let _ = abort.send(());
+        }
+    }
 }
 
 /// Bytes read at most per socket read.
@@ -72,9 +90,11 @@ where
     let mut actor = routed.route.tx;
     let (tx, mut rx) = mpsc::unbounded();
     let pending = Arc::new(AtomicUsize::new(0));
+    let (abort, aborted) = oneshot::channel();
     let sink = ConnectionSink {
         tx,
         pending: pending.clone(),
+        abort: Arc::new(Mutex::new(Some(abort))),
     };
     let (reply, id) = oneshot::channel();
     if actor
@@ -154,8 +174,9 @@ where
             }
         }
     };
-    // Whichever side ends first ends the connection.
-    select(pin!(write), pin!(read)).await;
+    // Whichever side ends first ends the connection; an abort ends it at once (dropping the
+    // writer drops the socket).
+    select(select(pin!(write), pin!(read)), aborted).await;
     let _ = actor.send(Command::Closed { id }).await;
 }
 
