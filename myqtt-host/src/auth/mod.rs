@@ -30,6 +30,7 @@
 
 mod acl;
 mod password;
+mod verify;
 
 pub use acl::{Acl, AclAction, AclError, AclPermission, AclRule, filter_covers, filters_overlap};
 pub use password::{PasswordFile, PasswordFileError};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use argon2::Argon2;
+use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 /// Why a password file could not be read, written or changed.
 #[derive(Debug, thiserror::Error)]
@@ -146,13 +146,13 @@ impl PasswordFile {
         let password = password.as_ref();
         match self.hash_of(username) {
             Some(hash) => match PasswordHash::new(hash) {
-                Ok(parsed) => Argon2::default().verify_password(password, &parsed).is_ok(),
+                Ok(parsed) => super::verify::verify(password, &parsed),
                 Err(_) => false,
             },
             None => {
                 // Same cost as a known user, so the answer time does not tell who exists.
                 if let Some(dummy) = dummy_hash() {
-                    let _ = Argon2::default().verify_password(password, dummy);
+                    let _ = super::verify::verify(password, dummy);
                 }
                 false
             }
