@@ -145,7 +145,8 @@ impl<H: BrokerHooks> Broker<H> {
             wire: &mut conn.wire,
             held: None,
         };
-        self.out.send_or_hold(now, target, Packet::SubAck(ack), true);
+        self.out
+            .send_or_hold(now, target, Packet::SubAck(ack), true);
         // Retained messages follow the SUBACK, flagged RETAIN 1 ([MQTT-3.3.1-8]), with the QoS
         // downgraded to the granted one.
         for (sub, granted) in retained_for {
@@ -226,7 +227,8 @@ impl<H: BrokerHooks> Broker<H> {
             wire: &mut conn.wire,
             held: None,
         };
-        self.out.send_or_hold(now, target, Packet::UnsubAck(ack), true);
+        self.out
+            .send_or_hold(now, target, Packet::UnsubAck(ack), true);
     }
 
     /// Removes every subscription of a session from the trie.
