@@ -8,6 +8,7 @@
 //! logic of its own.
 
 pub mod client;
+pub mod myqttd;
 pub mod runtime;
 pub mod server;
 

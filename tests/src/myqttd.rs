@@ -1,8 +1,10 @@
-//! The `myqttd` binary as a child process, for tests that need the real broker process:
+//! The `myqttd` broker as a child process, for tests that need the real broker process:
 //! memory (VmRSS) readings, `kill -9`, its logs, its data directory.
 //!
-//! [`binary`] builds `myqttd` on first use with the cargo that runs the tests, into the same
-//! target directory and profile (a no-op when `cargo test --workspace` built it already).
+//! The process is this package's `myqttd-tests` binary, which runs
+//! [`myqtt_tokio::myqttd::main`] (the `myqttd` binary's whole program): cargo builds a
+//! package's binaries before its integration tests, so it is always fresh, whatever command
+//! ran the tests.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,11 +13,11 @@ use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The path of a `myqttd` binary built from this workspace.
+/// The path of the `myqttd-tests` binary (see the module documentation).
 ///
 /// # Panics
 ///
-/// If it cannot be built.
+/// If it is not where cargo puts it (next to the test binary's `deps` directory).
 pub fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -25,18 +27,12 @@ pub fn binary() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("a test binary lives in <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("<target>/<profile>");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--quiet", "-p", "myqtt-tokio", "--bin", "myqttd"])
-            .env("CARGO_TARGET_DIR", target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building myqttd failed");
-        let path = profile_dir.join(format!("myqttd{}", std::env::consts::EXE_SUFFIX));
-        assert!(path.is_file(), "{} was not built", path.display());
+        let path = profile_dir.join(format!("myqttd-tests{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            path.is_file(),
+            "{} is missing: run the tests with cargo test -p myqtt-tests",
+            path.display()
+        );
         path
     })
 }

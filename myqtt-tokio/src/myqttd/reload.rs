@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use myqtt_host::config::{ListenerConfig, MyqttdConfig};
-use myqtt_tokio::server::{Domain, Server};
+use crate::server::{Domain, Server};
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
-use crate::listeners::TlsListeners;
-use crate::policy::{DomainSettings, Policy, Rules};
+use super::listeners::TlsListeners;
+use super::policy::{DomainSettings, Policy, Rules};
 
 /// The settings of every domain of `config`, the default domain first.
 pub(crate) fn settings(config: &MyqttdConfig) -> Result<Vec<DomainSettings>, String> {

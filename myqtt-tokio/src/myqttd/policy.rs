@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use myqtt_host::auth::{Acl, PasswordFile};
 use myqtt_proto::ReasonCode;
-use myqtt_tokio::server::{
+use crate::server::{
     BrokerConfig, ClientView, ConnectDecision, ConnectInfo, Domain, PublishDecision,
     SubscribeDecision,
 };

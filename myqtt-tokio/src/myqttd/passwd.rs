@@ -6,7 +6,7 @@ use std::path::Path;
 use myqtt_host::auth::PasswordFile;
 use myqtt_host::config::MyqttdConfig;
 
-use crate::PasswdArgs;
+use super::PasswdArgs;
 
 /// `myqttd passwd [-f FILE | -c CONFIG] [--delete] USER`.
 pub(crate) fn passwd(args: &PasswdArgs) -> Result<(), String> {
