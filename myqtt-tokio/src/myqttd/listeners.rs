@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::server::ServerBuilder;
 use myqtt_host::config::{ListenerConfig, ListenerKind};
 use myqtt_host::tls::{PemSource, ServerTls, TlsReloader};
-use crate::server::ServerBuilder;
 use tracing::{error, info, warn};
 
 /// A TLS listener's certificate settings, read by its SNI handlers at each new handshake and

@@ -16,9 +16,9 @@ mod signal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::server::Server;
 use clap::{Args, Parser, Subcommand};
 use myqtt_host::config::{ListenerConfig, MyqttdConfig};
-use crate::server::Server;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use myqtt_host::auth::{Acl, PasswordFile};
-use myqtt_proto::ReasonCode;
 use crate::server::{
     BrokerConfig, ClientView, ConnectDecision, ConnectInfo, Domain, PublishDecision,
     SubscribeDecision,
 };
+use myqtt_host::auth::{Acl, PasswordFile};
+use myqtt_proto::ReasonCode;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 

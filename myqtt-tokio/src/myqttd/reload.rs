@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use myqtt_host::config::{ListenerConfig, MyqttdConfig};
 use crate::server::{Domain, Server};
+use myqtt_host::config::{ListenerConfig, MyqttdConfig};
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
 
