@@ -53,8 +53,59 @@ impl ConnectionSink {
     }
 }
 
-/// Bytes read at most per socket read.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read per socket read while the peer sends little. They go into an array inside the
+/// connection's task and are copied into a chunk of their own size, so an idle connection
+/// holds no read buffer on the heap (10,000 idle connections used to pin 16 KiB each, twice).
+const SMALL_READ: usize = 512;
+
+/// Bytes read per socket read while the peer sends a lot: a small read that comes back full
+/// switches to a buffer this large (chunks are split off it without copying); a large read
+/// that comes back with less than [`SMALL_READ`] switches back, freeing it.
+const LARGE_READ: usize = 16 * 1024;
+
+/// Reads a transport in chunks sized to the traffic (see [`SMALL_READ`], [`LARGE_READ`]).
+struct AdaptiveReader {
+    /// Lives in the connection task's future: no allocation of its own.
+    small: [u8; SMALL_READ],
+    large: Option<BytesMut>,
+}
+
+impl Default for AdaptiveReader {
+    fn default() -> Self {
+        AdaptiveReader {
+            small: [0; SMALL_READ],
+            large: None,
+        }
+    }
+}
+
+impl AdaptiveReader {
+    /// The next chunk read; `None` at the end of the stream or on an error.
+    async fn next<S: AsyncRead + Unpin>(&mut self, reader: &mut S) -> Option<BytesMut> {
+        if let Some(buf) = &mut self.large {
+            if buf.len() < LARGE_READ {
+                buf.resize(LARGE_READ, 0);
+            }
+            let n = match reader.read(buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => n,
+            };
+            let chunk = buf.split_to(n);
+            if n < SMALL_READ {
+                self.large = None;
+            }
+            return Some(chunk);
+        }
+        let n = match reader.read(&mut self.small).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => n,
+        };
+        if n == SMALL_READ {
+            self.large = Some(BytesMut::zeroed(LARGE_READ));
+        }
+        Some(BytesMut::from(&self.small[..n]))
+    }
+}
 
 /// Reads once from `stream`, appending at most `max` bytes to `buf`; returns how many were
 /// read (0: end of stream). `futures-io` reads into initialized memory, so the new space is
@@ -154,23 +205,14 @@ where
     };
     let mut read_actor = actor.clone();
     let read = async move {
-        // Kept at READ_CHUNK initialized bytes: after a read of n bytes is split off, only
-        // those n are zeroed again.
-        let mut buf = BytesMut::zeroed(READ_CHUNK);
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let chunk = buf.split_to(n);
-                    buf.resize(READ_CHUNK, 0);
-                    if read_actor
-                        .send(Command::Input { id, bytes: chunk })
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
+        let mut reads = AdaptiveReader::default();
+        while let Some(chunk) = reads.next(&mut reader).await {
+            if read_actor
+                .send(Command::Input { id, bytes: chunk })
+                .await
+                .is_err()
+            {
+                break;
             }
         }
     };
