@@ -136,9 +136,7 @@ impl Outputs {
         after_store: bool,
     ) -> bool {
         let HoldTarget { id, wire, held } = conn;
-        let must_wait =
-            self.strict && ((after_store && self.emitted > self.durable) || !self.held.is_empty());
-        if !must_wait {
+        if !self.must_hold(after_store) {
             return match &packet {
                 Packet::Publish(p) => wire.send_publish(now, p),
                 other => {
@@ -165,6 +163,27 @@ impl Outputs {
             counted,
         });
         true
+    }
+
+    /// [`Outputs::send_or_hold`] for a PUBLISH the caller keeps: encoded from the reference
+    /// when it goes out now, cloned only when it must be held.
+    pub(crate) fn send_publish_or_hold(
+        &mut self,
+        now: Instant,
+        conn: HoldTarget<'_>,
+        publish: &crate::codec::Publish,
+        after_store: bool,
+    ) -> bool {
+        if self.must_hold(after_store) {
+            self.send_or_hold(now, conn, Packet::Publish(publish.clone()), after_store)
+        } else {
+            conn.wire.send_publish(now, publish)
+        }
+    }
+
+    /// Whether a packet sent now must wait for the store (see [`Outputs::send_or_hold`]).
+    fn must_hold(&self, after_store: bool) -> bool {
+        self.strict && ((after_store && self.emitted > self.durable) || !self.held.is_empty())
     }
 
     /// Records a store operation whatever the session (retained messages, removals).
@@ -226,6 +245,8 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) next_connection: u64,
     pub(crate) next_assigned_id: u64,
     pub(crate) next_generation: u64,
+    /// Scratch list of the sessions a message is routed to, reused from message to message.
+    pub(crate) targets: Vec<(MqttString, Delivery)>,
 }
 
 /// A packet held until the store reaches `mark` ([`Durability::Strict`]).
@@ -282,6 +303,7 @@ impl<H: BrokerHooks> Broker<H> {
             next_connection: 0,
             next_assigned_id: 0,
             next_generation: 0,
+            targets: Vec::new(),
         }
     }
 

@@ -81,9 +81,10 @@ impl<H: BrokerHooks> Broker<H> {
             });
         }
         let decision = self.hooks.on_publish(&conn.view(id), &publish);
+        let (qos, packet_id) = (publish.qos, publish.packet_id);
         let (reason, routed) = match decision {
             PublishDecision::Allow => {
-                let message = Message::from_publish(now, &publish, Some(client_id));
+                let message = Message::from_received(now, publish, Some(client_id));
                 let matched = self.publish_message(now, message);
                 let reason = if matched == 0 && v5 {
                     ReasonCode::NoMatchingSubscribers
@@ -103,12 +104,12 @@ impl<H: BrokerHooks> Broker<H> {
             }
         };
         let _ = routed;
-        let (Some(pid), Some(conn)) = (publish.packet_id, self.connections.get_mut(&id)) else {
+        let (Some(pid), Some(conn)) = (packet_id, self.connections.get_mut(&id)) else {
             return;
         };
         let mut ack = PublishAck::new(pid);
         ack.reason_code = reason;
-        let packet = match publish.qos {
+        let packet = match qos {
             QoS::AtLeastOnce => Packet::PubAck(ack),
             QoS::ExactlyOnce => {
                 if reason.is_error() {
@@ -155,11 +156,18 @@ impl<H: BrokerHooks> Broker<H> {
         if message.retain && self.config.retain_available {
             self.store_retained(&message);
         }
-        let targets = self.match_subscribers(&message);
+        // The scratch list keeps its capacity from message to message (DESIGN §1.7: no
+        // allocation per message beyond what routing needs).
+        let mut targets = core::mem::take(&mut self.targets);
+        self.match_subscribers(&message, &mut targets);
         let n = targets.len();
-        for (client_id, delivery) in targets {
-            self.deliver(now, &client_id, delivery);
+        // One PUBLISH for all the subscribers it goes out to at once: only QoS, RETAIN, packet
+        // id and subscription ids differ between them, and the payload is never cloned.
+        let mut template = None;
+        for (client_id, delivery) in targets.drain(..) {
+            self.deliver_with(now, &client_id, delivery, &mut template);
         }
+        self.targets = targets;
         n
     }
 
@@ -187,8 +195,12 @@ impl<H: BrokerHooks> Broker<H> {
     /// Who gets `message`, with what QoS, RETAIN and subscription ids: one copy per session
     /// with the highest granted QoS of its matching subscriptions ([MQTT-3.3.5-1]) and all their
     /// identifiers (5.0 [MQTT-3.3.4-3]); one member per shared subscription group (5.0 §4.8.2).
-    fn match_subscribers(&mut self, message: &Arc<Message>) -> BTreeMap<MqttString, Delivery> {
-        let mut targets: BTreeMap<MqttString, Delivery> = BTreeMap::new();
+    /// Fills `targets` (empty on entry) in client identifier order.
+    fn match_subscribers(
+        &mut self,
+        message: &Arc<Message>,
+        targets: &mut Vec<(MqttString, Delivery)>,
+    ) {
         let mut groups: BTreeMap<(MqttString, String), Vec<(MqttString, super::TrieEntry)>> =
             BTreeMap::new();
         let origin = message.origin.as_ref();
@@ -205,7 +217,7 @@ impl<H: BrokerHooks> Broker<H> {
                 if entry.options.no_local && origin == Some(&key.client_id) {
                     return;
                 }
-                merge_target(&mut targets, &key.client_id, message, entry);
+                targets.push(target(&key.client_id, message, entry));
             });
         for ((share, filter), members) in groups {
             let cursor = self.shared_cursor.entry((share, filter)).or_insert(0);
@@ -218,14 +230,43 @@ impl<H: BrokerHooks> Broker<H> {
                 .unwrap_or(*cursor % n);
             *cursor = (pick + 1) % n;
             let (client_id, entry) = &members[pick];
-            merge_target(&mut targets, client_id, message, entry);
+            targets.push(target(client_id, message, entry));
         }
-        targets
+        // One delivery per session. The trie visits each filter's subscribers in client id
+        // order, so with one matching filter the stable sort is a single pass.
+        targets.sort_by(|a, b| a.0.cmp(&b.0));
+        targets.dedup_by(|later, kept| {
+            if later.0 != kept.0 {
+                return false;
+            }
+            let (kept, later) = (&mut kept.1, &later.1);
+            kept.qos = kept.qos.max(later.qos);
+            kept.retain |= later.retain;
+            for sid in &later.subscription_ids {
+                if let Err(at) = kept.subscription_ids.binary_search(sid) {
+                    // Kept sorted, so the order does not depend on the trie's.
+                    kept.subscription_ids.insert(at, *sid);
+                }
+            }
+            true
+        });
     }
 
     /// Gives `delivery` to the session of `client_id`: sent now if connected and the inflight
     /// window allows, queued otherwise (bounded).
     pub(crate) fn deliver(&mut self, now: Instant, client_id: &MqttString, delivery: Delivery) {
+        self.deliver_with(now, client_id, delivery, &mut None);
+    }
+
+    /// [`Broker::deliver`], sending from `template`, a PUBLISH of the same message built by
+    /// the first immediate send (see [`send_one`]).
+    fn deliver_with(
+        &mut self,
+        now: Instant,
+        client_id: &MqttString,
+        delivery: Delivery,
+        template: &mut Option<Publish>,
+    ) {
         let Some(session) = self.sessions.get_mut(client_id) else {
             return;
         };
@@ -236,9 +277,14 @@ impl<H: BrokerHooks> Broker<H> {
         match live {
             Some(conn) => {
                 if can_send_now(&self.config, session, &delivery) {
-                    if let Err(delivery) =
-                        send_one(now, &mut conn.wire, session, delivery, &mut self.out)
-                    {
+                    if let Err(delivery) = send_one(
+                        now,
+                        &mut conn.wire,
+                        session,
+                        delivery,
+                        &mut self.out,
+                        template,
+                    ) {
                         enqueue(&self.config, session, delivery, &mut self.out);
                     }
                 } else {
@@ -254,16 +300,9 @@ impl<H: BrokerHooks> Broker<H> {
         }
     }
 
-    fn session_of(&mut self, id: ConnectionId) -> Option<(&mut ServerConnection, &mut Session)> {
-        let conn = self.connections.get_mut(&id)?;
-        let session = self.sessions.get_mut(conn.client_id.as_ref()?)?;
-        Some((&mut conn.wire, session))
-    }
-
     pub(crate) fn on_puback(&mut self, now: Instant, id: ConnectionId, ack: PublishAck) {
-        let config = self.config.clone();
-        let mut out = core::mem::take(&mut self.out);
-        if let Some((wire, session)) = self.session_of(id)
+        let (config, out, found) = self.session_of(id);
+        if let Some((wire, session)) = found
             && session.outbound.on_puback(ack.packet_id).is_some()
         {
             session.ids.release(ack.packet_id);
@@ -271,15 +310,13 @@ impl<H: BrokerHooks> Broker<H> {
                 client_id: session.client_id.clone(),
                 packet_id: ack.packet_id,
             });
-            pump(now, &config, wire, session, &mut out);
+            pump(now, config, wire, session, out);
         }
-        self.out = out;
     }
 
     pub(crate) fn on_pubrec(&mut self, now: Instant, id: ConnectionId, rec: PublishAck) {
-        let config = self.config.clone();
-        let mut out = core::mem::take(&mut self.out);
-        if let Some((wire, session)) = self.session_of(id) {
+        let (config, out, found) = self.session_of(id);
+        if let Some((wire, session)) = found {
             let v5 = wire.version().is_v5();
             match session.outbound.on_pubrec(rec.packet_id, rec.reason_code) {
                 Some(outcome @ (PubRecOutcome::SendPubRel | PubRecOutcome::Duplicate)) => {
@@ -305,7 +342,7 @@ impl<H: BrokerHooks> Broker<H> {
                         client_id: session.client_id.clone(),
                         packet_id: rec.packet_id,
                     });
-                    pump(now, &config, wire, session, &mut out);
+                    pump(now, config, wire, session, out);
                 }
                 None if v5 => {
                     let mut rel = PublishAck::new(rec.packet_id);
@@ -315,13 +352,11 @@ impl<H: BrokerHooks> Broker<H> {
                 None => {}
             }
         }
-        self.out = out;
     }
 
     pub(crate) fn on_pubcomp(&mut self, now: Instant, id: ConnectionId, comp: PublishAck) {
-        let config = self.config.clone();
-        let mut out = core::mem::take(&mut self.out);
-        if let Some((wire, session)) = self.session_of(id)
+        let (config, out, found) = self.session_of(id);
+        if let Some((wire, session)) = found
             && session.outbound.on_pubcomp(comp.packet_id).is_some()
         {
             session.ids.release(comp.packet_id);
@@ -329,14 +364,13 @@ impl<H: BrokerHooks> Broker<H> {
                 client_id: session.client_id.clone(),
                 packet_id: comp.packet_id,
             });
-            pump(now, &config, wire, session, &mut out);
+            pump(now, config, wire, session, out);
         }
-        self.out = out;
     }
 
     pub(crate) fn on_pubrel(&mut self, now: Instant, id: ConnectionId, rel: PublishAck) {
-        let mut out = core::mem::take(&mut self.out);
-        if let Some((wire, session)) = self.session_of(id) {
+        let (_, out, found) = self.session_of(id);
+        if let Some((wire, session)) = found {
             let known = session.inbound_qos2.on_pubrel(rel.packet_id);
             if known {
                 out.store(session, || StoreOp::InboundQos2 {
@@ -359,36 +393,42 @@ impl<H: BrokerHooks> Broker<H> {
             };
             out.send_or_hold(now, target, Packet::PubComp(comp), true);
         }
-        self.out = out;
+    }
+
+    /// The wire and session of connection `id`, borrowed next to the configuration and the
+    /// outputs (split borrows: nothing is cloned per acknowledgment).
+    #[allow(clippy::type_complexity)]
+    fn session_of(
+        &mut self,
+        id: ConnectionId,
+    ) -> (
+        &BrokerConfig,
+        &mut super::Outputs,
+        Option<(&mut ServerConnection, &mut Session)>,
+    ) {
+        let found = self.connections.get_mut(&id).and_then(|conn| {
+            let session = self.sessions.get_mut(conn.client_id.as_ref()?)?;
+            Some((&mut conn.wire, session))
+        });
+        (&self.config, &mut self.out, found)
     }
 }
 
-fn merge_target(
-    targets: &mut BTreeMap<MqttString, Delivery>,
+/// What one matching subscription asks for: [MQTT-3.8.4-6] min(publish QoS, granted QoS);
+/// 3.1.1 [MQTT-3.3.1-9]: live deliveries carry RETAIN 0, 5.0 Retain As Published keeps the
+/// publisher's flag ([MQTT-3.3.1-12]).
+fn target(
     client_id: &MqttString,
     message: &Arc<Message>,
     entry: &super::TrieEntry,
-) {
-    // [MQTT-3.8.4-6]: min(publish QoS, granted QoS). 3.1.1 [MQTT-3.3.1-9]: live deliveries carry
-    // RETAIN 0; 5.0 Retain As Published keeps the publisher's flag ([MQTT-3.3.1-12]).
-    let qos = message.qos.min(entry.options.qos);
-    let retain = message.retain && entry.options.retain_as_published;
-    let target = targets
-        .entry(client_id.clone())
-        .or_insert_with(|| Delivery {
-            message: message.clone(),
-            qos,
-            retain,
-            subscription_ids: Vec::new(),
-        });
-    target.qos = target.qos.max(qos);
-    target.retain |= retain;
-    if let Some(sid) = entry.identifier
-        && let Err(at) = target.subscription_ids.binary_search(&sid)
-    {
-        // Kept sorted, so the order does not depend on the trie's.
-        target.subscription_ids.insert(at, sid);
-    }
+) -> (MqttString, Delivery) {
+    let delivery = Delivery {
+        message: message.clone(),
+        qos: message.qos.min(entry.options.qos),
+        retain: message.retain && entry.options.retain_as_published,
+        subscription_ids: entry.identifier.into_iter().collect(),
+    };
+    (client_id.clone(), delivery)
 }
 
 /// Queues `delivery` for `session`, applying the queue bound and its policy.
@@ -444,25 +484,45 @@ pub(crate) fn can_send_now(config: &BrokerConfig, session: &Session, delivery: &
 /// Sends one delivery. Expired messages are dropped ([MQTT-3.3.2-5]); messages above the
 /// client's Maximum Packet Size are discarded for this client ([MQTT-3.1.2-25]). Gives the
 /// delivery back if no packet identifier is free.
+///
+/// `template` is `Some` when routing one message to many sessions: the PUBLISH is built into
+/// it on first use and reused for the next sessions, so a subscriber's delivery costs no
+/// clone of topic, payload or properties unless the packet must be kept (QoS 1/2 in flight,
+/// or held for the store).
 pub(crate) fn send_one(
     now: Instant,
     wire: &mut ServerConnection,
     session: &mut Session,
     delivery: Delivery,
     out: &mut super::Outputs,
+    template: &mut Option<Publish>,
 ) -> Result<(), Delivery> {
-    let client_id = session.client_id.clone();
-    let dropped = |reason| BrokerEvent::MessageDropped {
-        client_id: client_id.clone(),
+    let dropped = |session: &Session, reason| BrokerEvent::MessageDropped {
+        client_id: session.client_id.clone(),
         reason,
     };
     if delivery.message.is_expired(now) {
-        out.events.push_back(dropped(DropReason::Expired));
+        out.events.push_back(dropped(session, DropReason::Expired));
         return Ok(());
     }
-    let mut publish = delivery.message.to_publish(now, &delivery);
     let Some(id) = session.connection else {
         return Err(delivery);
+    };
+    let publish = match template {
+        Some(publish) => {
+            // Built from the same message at the same `now`: topic, payload, properties and
+            // remaining expiry are already right.
+            publish.dup = false;
+            publish.qos = delivery.qos;
+            publish.retain = delivery.retain;
+            publish.packet_id = None;
+            publish
+                .properties
+                .subscription_identifiers
+                .clone_from(&delivery.subscription_ids);
+            publish
+        }
+        None => template.insert(delivery.message.to_publish(now, &delivery)),
     };
     if delivery.qos == QoS::AtMostOnce {
         let target = super::HoldTarget {
@@ -470,8 +530,8 @@ pub(crate) fn send_one(
             wire,
             held: None,
         };
-        if !out.send_or_hold(now, target, Packet::Publish(publish), false) {
-            out.events.push_back(dropped(DropReason::TooLarge));
+        if !out.send_publish_or_hold(now, target, publish, false) {
+            out.events.push_back(dropped(session, DropReason::TooLarge));
         }
         return Ok(());
     }
@@ -479,9 +539,9 @@ pub(crate) fn send_one(
         return Err(delivery);
     };
     publish.packet_id = Some(pid);
-    if !wire.publish_fits(&publish) {
+    if !wire.publish_fits(publish) {
         session.ids.release(pid);
-        out.events.push_back(dropped(DropReason::TooLarge));
+        out.events.push_back(dropped(session, DropReason::TooLarge));
         return Ok(());
     }
     out.store(session, || StoreOp::InflightAdd {
@@ -503,12 +563,7 @@ pub(crate) fn send_one(
         wire,
         held: None,
     };
-    out.send_or_hold(
-        now,
-        target,
-        Packet::Publish(publish),
-        qos == QoS::ExactlyOnce,
-    );
+    out.send_publish_or_hold(now, target, publish, qos == QoS::ExactlyOnce);
     Ok(())
 }
 
@@ -534,7 +589,7 @@ pub(crate) fn pump(
         let Some((seq, delivery)) = session.queue.pop_front() else {
             break;
         };
-        if let Err(delivery) = send_one(now, wire, session, delivery, out) {
+        if let Err(delivery) = send_one(now, wire, session, delivery, out, &mut None) {
             session.queue.push_front((seq, delivery));
             break;
         }

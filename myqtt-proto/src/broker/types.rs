@@ -65,15 +65,25 @@ pub struct Message {
 impl Message {
     /// A message from a received PUBLISH.
     pub fn from_publish(now: Instant, publish: &Publish, origin: Option<MqttString>) -> Self {
-        let mut properties = publish.properties.clone();
+        Message::from_received(now, publish.clone(), origin)
+    }
+
+    /// [`Message::from_publish`] taking the PUBLISH by value: its properties move instead of
+    /// being cloned (the broker's path for every received message).
+    pub(crate) fn from_received(
+        now: Instant,
+        publish: Publish,
+        origin: Option<MqttString>,
+    ) -> Self {
+        let mut properties = publish.properties;
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + crate::time::Duration::from_secs(u64::from(secs)));
         Message {
-            topic: publish.topic.clone(),
-            payload: publish.payload.clone(),
+            topic: publish.topic,
+            payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
             properties,
