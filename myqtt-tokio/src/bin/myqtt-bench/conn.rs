@@ -34,6 +34,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub(crate) struct Target {
     addr: String,
     version: ProtocolVersion,
+    keep_alive: u16,
     tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
@@ -64,11 +65,12 @@ impl Target {
         Ok(Target {
             addr: format!("{}:{}", opts.host, opts.port),
             version,
+            keep_alive: opts.keep_alive,
             tls,
         })
     }
 
-    /// Opens a connection and completes CONNECT/CONNACK (clean start, keep alive off) before
+    /// Opens a connection and completes CONNECT/CONNACK (clean start, `--keep-alive`) before
     /// `deadline`. `read_chunk` is the receive buffer growth step: large for data
     /// connections, small for idle ones.
     pub(crate) async fn connect(
@@ -100,7 +102,7 @@ impl Target {
         };
         let id = MqttString::try_from(client_id).map_err(io::Error::other)?;
         let mut connect = Connect::new(self.version, id);
-        connect.keep_alive = 0;
+        connect.keep_alive = self.keep_alive;
         conn.queue(&Packet::Connect(Box::new(connect)))?;
         conn.flush().await?;
         match conn.recv().await? {

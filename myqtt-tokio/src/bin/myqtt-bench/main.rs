@@ -111,6 +111,11 @@ pub(crate) struct Opts {
     /// Maximum in 5.0).
     #[arg(long, default_value_t = 256)]
     pub(crate) inflight: u16,
+    /// Keep Alive announced in CONNECT, in seconds (MQTT 3.1.1 §3.1.2.10). The tool sends no
+    /// PINGREQ, so keep runs shorter than 1.5 times this; 0 turns keep-alive off, which some
+    /// brokers refuse (rumqttd closes such connections).
+    #[arg(long, default_value_t = 60)]
+    pub(crate) keep_alive: u16,
     /// Hard bound on the whole run, in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub(crate) timeout: f64,
