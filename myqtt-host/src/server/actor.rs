@@ -1,7 +1,6 @@
 //! The broker actor: one task owns the sans-IO [`Broker`] and serializes every input to it
 //! (DESIGN §4: read bytes -> handle_input; deadline -> handle_timeout; drain transmit, closes,
-//! events and store operations after every step; queued commands are taken in small batches
-//! before one drain, which batches the writes to each connection).
+//! events and store operations after every step).
 
 use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
@@ -57,9 +56,6 @@ pub(crate) enum Command {
         reply: oneshot::Sender<()>,
     },
 }
-
-/// Commands handled per turn of the actor loop before the broker's outputs are drained.
-const BATCH: usize = 64;
 
 struct Conn {
     sink: ConnectionSink,
@@ -152,23 +148,6 @@ impl<R: Runtime> Actor<R> {
                 Wake::Command(Some(cmd)) => {
                     if self.handle(cmd) {
                         return;
-                    }
-                    // Write batching: take the commands already waiting (a bounded number)
-                    // before draining the broker's outputs once, so that a subscriber gets one
-                    // write for the messages of many publishers' reads, not one per read.
-                    for _ in 1..BATCH {
-                        match self.commands.try_recv() {
-                            Ok(cmd) => {
-                                if self.handle(cmd) {
-                                    return;
-                                }
-                            }
-                            Err(e) if e.is_empty() => break,
-                            Err(_) => {
-                                self.flush();
-                                return;
-                            }
-                        }
                     }
                 }
                 Wake::Command(None) => return,
@@ -277,8 +256,6 @@ impl<R: Runtime> Actor<R> {
             }));
         }
         while let Some(id) = self.broker.poll_writable() {
-            // Handed to the connection's writer, which frees it: one allocation per connection
-            // and turn, whatever the number of packets in it.
             let mut out = Vec::new();
             let _ = self.broker.poll_transmit(id, &mut out);
             let Some(conn) = self.conns.get(&id) else {
