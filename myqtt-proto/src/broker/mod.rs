@@ -246,7 +246,7 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) next_assigned_id: u64,
     pub(crate) next_generation: u64,
     /// Scratch list of the sessions a message is routed to, reused from message to message.
-    pub(crate) targets: Vec<(MqttString, Delivery)>,
+    pub(crate) targets: Vec<routing::Target>,
 }
 
 /// A packet held until the store reaches `mark` ([`Durability::Strict`]).

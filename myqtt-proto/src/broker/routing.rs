@@ -5,6 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::num::NonZeroU32;
 
 use super::session::Session;
 use super::{
@@ -164,8 +165,8 @@ impl<H: BrokerHooks> Broker<H> {
         // One PUBLISH for all the subscribers it goes out to at once: only QoS, RETAIN, packet
         // id and subscription ids differ between them, and the payload is never cloned.
         let mut template = None;
-        for (client_id, delivery) in targets.drain(..) {
-            self.deliver_with(now, &client_id, delivery, &mut template);
+        for target in targets.drain(..) {
+            self.route(now, &message, target, &mut template);
         }
         self.targets = targets;
         n
@@ -196,11 +197,7 @@ impl<H: BrokerHooks> Broker<H> {
     /// with the highest granted QoS of its matching subscriptions ([MQTT-3.3.5-1]) and all their
     /// identifiers (5.0 [MQTT-3.3.4-3]); one member per shared subscription group (5.0 §4.8.2).
     /// Fills `targets` (empty on entry) in client identifier order.
-    fn match_subscribers(
-        &mut self,
-        message: &Arc<Message>,
-        targets: &mut Vec<(MqttString, Delivery)>,
-    ) {
+    fn match_subscribers(&mut self, message: &Arc<Message>, targets: &mut Vec<Target>) {
         let mut groups: BTreeMap<(MqttString, String), Vec<(MqttString, super::TrieEntry)>> =
             BTreeMap::new();
         let origin = message.origin.as_ref();
@@ -234,12 +231,11 @@ impl<H: BrokerHooks> Broker<H> {
         }
         // One delivery per session. The trie visits each filter's subscribers in client id
         // order, so with one matching filter the stable sort is a single pass.
-        targets.sort_by(|a, b| a.0.cmp(&b.0));
+        targets.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         targets.dedup_by(|later, kept| {
-            if later.0 != kept.0 {
+            if later.client_id != kept.client_id {
                 return false;
             }
-            let (kept, later) = (&mut kept.1, &later.1);
             kept.qos = kept.qos.max(later.qos);
             kept.retain |= later.retain;
             for sid in &later.subscription_ids {
@@ -250,6 +246,53 @@ impl<H: BrokerHooks> Broker<H> {
             }
             true
         });
+    }
+
+    /// Routes `message` to one session. QoS 0 to a connected session with nothing queued goes
+    /// out at once from `template` without a [`Delivery`] (no reference count taken on the
+    /// message); everything else goes through [`Broker::deliver`].
+    fn route(
+        &mut self,
+        now: Instant,
+        message: &Arc<Message>,
+        target: Target,
+        template: &mut Option<Publish>,
+    ) {
+        let Target {
+            client_id,
+            qos,
+            retain,
+            subscription_ids,
+        } = target;
+        if qos == QoS::AtMostOnce
+            && let Some(session) = self.sessions.get_mut(&client_id)
+            && session.queue.is_empty()
+            && let Some(id) = session.connection
+            && let Some(conn) = self
+                .connections
+                .get_mut(&id)
+                .filter(|c| c.wire.state() == crate::server::ServerState::Connected)
+        {
+            let parts = (message.as_ref(), retain, subscription_ids.as_slice());
+            send_at_most_once(
+                now,
+                &mut conn.wire,
+                session,
+                id,
+                parts,
+                &mut self.out,
+                template,
+            );
+            self.writable.insert(id);
+            return;
+        }
+        let delivery = Delivery {
+            message: message.clone(),
+            qos,
+            retain,
+            subscription_ids,
+        };
+        self.deliver_with(now, &client_id, delivery, template);
     }
 
     /// Gives `delivery` to the session of `client_id`: sent now if connected and the inflight
@@ -414,21 +457,90 @@ impl<H: BrokerHooks> Broker<H> {
     }
 }
 
+/// One session a message is routed to, in the broker's scratch list: a [`Delivery`] without
+/// the message, which is the same for all.
+#[derive(Debug)]
+pub(crate) struct Target {
+    client_id: MqttString,
+    qos: QoS,
+    retain: bool,
+    subscription_ids: Vec<NonZeroU32>,
+}
+
 /// What one matching subscription asks for: [MQTT-3.8.4-6] min(publish QoS, granted QoS);
 /// 3.1.1 [MQTT-3.3.1-9]: live deliveries carry RETAIN 0, 5.0 Retain As Published keeps the
 /// publisher's flag ([MQTT-3.3.1-12]).
-fn target(
-    client_id: &MqttString,
-    message: &Arc<Message>,
-    entry: &super::TrieEntry,
-) -> (MqttString, Delivery) {
-    let delivery = Delivery {
-        message: message.clone(),
+fn target(client_id: &MqttString, message: &Message, entry: &super::TrieEntry) -> Target {
+    Target {
+        client_id: client_id.clone(),
         qos: message.qos.min(entry.options.qos),
         retain: message.retain && entry.options.retain_as_published,
         subscription_ids: entry.identifier.into_iter().collect(),
+    }
+}
+
+/// The PUBLISH of `message` for one session: built into `template` on first use, then only
+/// the per-session fields are rewritten (topic, payload, properties and remaining expiry are
+/// the same for every session at the same `now`).
+fn fill_template<'t>(
+    template: &'t mut Option<Publish>,
+    now: Instant,
+    message: &Message,
+    qos: QoS,
+    retain: bool,
+    subscription_ids: &[NonZeroU32],
+) -> &'t mut Publish {
+    match template {
+        Some(publish) => {
+            publish.dup = false;
+            publish.qos = qos;
+            publish.retain = retain;
+            publish.packet_id = None;
+            let ids = &mut publish.properties.subscription_identifiers;
+            ids.clear();
+            ids.extend_from_slice(subscription_ids);
+            publish
+        }
+        None => template.insert(message.publish_for(now, qos, retain, subscription_ids)),
+    }
+}
+
+/// Sends a QoS 0 message to the connected session (connection `id`): nothing is kept.
+/// Expired messages are dropped ([MQTT-3.3.2-5]), and messages above the client's Maximum
+/// Packet Size discarded for it ([MQTT-3.1.2-25]).
+fn send_at_most_once(
+    now: Instant,
+    wire: &mut ServerConnection,
+    session: &Session,
+    id: ConnectionId,
+    (message, retain, subscription_ids): (&Message, bool, &[NonZeroU32]),
+    out: &mut super::Outputs,
+    template: &mut Option<Publish>,
+) {
+    let dropped = |reason| BrokerEvent::MessageDropped {
+        client_id: session.client_id.clone(),
+        reason,
     };
-    (client_id.clone(), delivery)
+    if message.is_expired(now) {
+        out.events.push_back(dropped(DropReason::Expired));
+        return;
+    }
+    let publish = fill_template(
+        template,
+        now,
+        message,
+        QoS::AtMostOnce,
+        retain,
+        subscription_ids,
+    );
+    let target = super::HoldTarget {
+        id,
+        wire,
+        held: None,
+    };
+    if !out.send_publish_or_hold(now, target, publish, false) {
+        out.events.push_back(dropped(DropReason::TooLarge));
+    }
 }
 
 /// Queues `delivery` for `session`, applying the queue bound and its policy.
@@ -508,33 +620,23 @@ pub(crate) fn send_one(
     let Some(id) = session.connection else {
         return Err(delivery);
     };
-    let publish = match template {
-        Some(publish) => {
-            // Built from the same message at the same `now`: topic, payload, properties and
-            // remaining expiry are already right.
-            publish.dup = false;
-            publish.qos = delivery.qos;
-            publish.retain = delivery.retain;
-            publish.packet_id = None;
-            publish
-                .properties
-                .subscription_identifiers
-                .clone_from(&delivery.subscription_ids);
-            publish
-        }
-        None => template.insert(delivery.message.to_publish(now, &delivery)),
-    };
     if delivery.qos == QoS::AtMostOnce {
-        let target = super::HoldTarget {
-            id,
-            wire,
-            held: None,
-        };
-        if !out.send_publish_or_hold(now, target, publish, false) {
-            out.events.push_back(dropped(session, DropReason::TooLarge));
-        }
+        let parts = (
+            delivery.message.as_ref(),
+            delivery.retain,
+            delivery.subscription_ids.as_slice(),
+        );
+        send_at_most_once(now, wire, session, id, parts, out, template);
         return Ok(());
     }
+    let publish = fill_template(
+        template,
+        now,
+        &delivery.message,
+        delivery.qos,
+        delivery.retain,
+        &delivery.subscription_ids,
+    );
     let Some(pid) = session.ids.allocate() else {
         return Err(delivery);
     };

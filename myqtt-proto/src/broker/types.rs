@@ -100,18 +100,35 @@ impl Message {
     /// The PUBLISH for one subscriber: QoS, RETAIN and subscription identifiers of that
     /// delivery, and the remaining expiry interval ([MQTT-3.3.2-6]).
     pub fn to_publish(&self, now: Instant, delivery: &Delivery) -> Publish {
+        self.publish_for(
+            now,
+            delivery.qos,
+            delivery.retain,
+            &delivery.subscription_ids,
+        )
+    }
+
+    /// [`Message::to_publish`] from the parts of a delivery.
+    pub(crate) fn publish_for(
+        &self,
+        now: Instant,
+        qos: QoS,
+        retain: bool,
+        subscription_ids: &[NonZeroU32],
+    ) -> Publish {
         let mut properties = self.properties.clone();
         if let Some(at) = self.expires_at {
             let left = (at - now).as_millis().div_ceil(1000);
             properties.message_expiry_interval = Some(u32::try_from(left).unwrap_or(u32::MAX));
         }
+        properties.subscription_identifiers.clear();
         properties
             .subscription_identifiers
-            .clone_from(&delivery.subscription_ids);
+            .extend_from_slice(subscription_ids);
         Publish {
             dup: false,
-            qos: delivery.qos,
-            retain: delivery.retain,
+            qos,
+            retain,
             topic: self.topic.clone(),
             packet_id: None,
             properties,

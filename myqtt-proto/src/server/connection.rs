@@ -475,11 +475,17 @@ impl ServerConnection {
         }
     }
 
-    /// Appends pending bytes to `out`; returns how many.
+    /// Appends pending bytes to `out`; returns how many. When `out` is empty the transmit
+    /// buffer itself is handed over (swapped with `out`, no copy), so pass an empty `Vec`
+    /// without capacity to leave none held here between writes.
     #[must_use = "the bytes must be written to the transport"]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.tx.len();
-        out.append(&mut self.tx);
+        if out.is_empty() {
+            core::mem::swap(out, &mut self.tx);
+        } else {
+            out.append(&mut self.tx);
+        }
         n
     }
 
