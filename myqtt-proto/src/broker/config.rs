@@ -50,7 +50,16 @@ pub struct BrokerConfig {
     /// unacknowledged towards the broker. Default 100.
     pub receive_maximum: u16,
     /// Outbound QoS 1/2 messages in flight per session, further bounded by the client's own
-    /// Receive Maximum. Default 100.
+    /// Receive Maximum. Default 1,000.
+    ///
+    /// The window is what limits delivery to a fast subscriber: with 100, a loopback subscriber
+    /// of 4 publishers took 0.5M QoS 1 messages/s while the broker idled; 1,000 gives 0.85M
+    /// (`myqtt-bench fanin --qos 1`). Raising it is safe: MQTT 5.0 §4.9 lets each client bound
+    /// it with its Receive Maximum (the broker never exceeds it, [MQTT-3.3.4-7]), and the
+    /// memory it holds per session is bounded (one in-flight record per message, its payload
+    /// shared with the other subscribers; the same messages would otherwise wait in the queue
+    /// of [`max_queued_messages`](Self::max_queued_messages)). Only MQTT 3.x clients, which
+    /// have no Receive Maximum, always get the full window.
     pub max_inflight: u16,
     /// Messages queued per session behind the inflight window or while offline. Default 10,000.
     pub max_queued_messages: usize,
@@ -106,7 +115,7 @@ impl Default for BrokerConfig {
             max_packet_size: 1024 * 1024,
             max_sessions: 100_000,
             receive_maximum: 100,
-            max_inflight: 100,
+            max_inflight: 1_000,
             max_queued_messages: 10_000,
             queue_full_policy: QueueFullPolicy::DropNewest,
             queue_qos0_offline: false,
