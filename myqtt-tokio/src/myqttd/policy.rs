@@ -2,6 +2,7 @@
 //! and the ACL, swappable at run time (SIGHUP) without touching established connections.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::server::{
@@ -71,6 +72,9 @@ fn load_users(path: &Path, domain: &str) -> Result<PasswordFile, String> {
 pub(crate) struct Policy {
     domain: Option<Arc<str>>,
     rules: RwLock<Arc<Rules>>,
+    /// Whether the rules have an ACL: without one, publishes and subscriptions skip the lock
+    /// (they are on the broker's hot path).
+    has_acl: AtomicBool,
     /// Argon2 takes ~20 MiB and tens of milliseconds per check: bounds how many run at once.
     checks: Arc<Semaphore>,
 }
@@ -79,6 +83,7 @@ impl Policy {
     pub(crate) fn new(name: Option<&str>, rules: Rules, checks: Arc<Semaphore>) -> Arc<Policy> {
         Arc::new(Policy {
             domain: name.map(Arc::from),
+            has_acl: AtomicBool::new(rules.acl.is_some()),
             rules: RwLock::new(Arc::new(rules)),
             checks,
         })
@@ -86,7 +91,16 @@ impl Policy {
 
     /// Puts new rules in force for every later CONNECT, PUBLISH and SUBSCRIBE.
     pub(crate) fn replace(&self, rules: Rules) {
+        // Raise the flag before an ACL arrives and lower it after one is gone, so no check is
+        // ever skipped while an ACL is in force.
+        let has_acl = rules.acl.is_some();
+        if has_acl {
+            self.has_acl.store(true, Ordering::Release);
+        }
         *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rules);
+        if !has_acl {
+            self.has_acl.store(false, Ordering::Release);
+        }
     }
 
     fn current(&self) -> Arc<Rules> {
@@ -196,6 +210,9 @@ impl Policy {
     }
 
     fn check_publish(&self, client: &ClientView<'_>, topic: &str) -> PublishDecision {
+        if !self.has_acl.load(Ordering::Acquire) {
+            return PublishDecision::Allow;
+        }
         let rules = self.current();
         let Some(acl) = &rules.acl else {
             return PublishDecision::Allow;
@@ -221,8 +238,11 @@ impl Policy {
         client: &ClientView<'_>,
         subscription: &myqtt_proto::codec::Subscription,
     ) -> SubscribeDecision {
-        let rules = self.current();
         let granted = SubscribeDecision::Grant(subscription.options.qos);
+        if !self.has_acl.load(Ordering::Acquire) {
+            return granted;
+        }
+        let rules = self.current();
         let Some(acl) = &rules.acl else {
             return granted;
         };
