@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,8 @@ use myqtt_proto::codec::{Publish, QoS};
 use myqtt_tokio::client::{Client, ClientError, ConnectOptions, Messages, ReconnectPolicy};
 use tokio::task::JoinSet;
 
-const MYQTTD: &str = env!("CARGO_BIN_EXE_myqttd");
+mod myqttd_common;
+use myqttd_common::{MYQTTD, free_port};
 
 /// Messages per QoS level.
 const N: usize = 200;
@@ -95,14 +96,6 @@ impl Drop for Myqttd {
             self.dump();
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn addr(port: u16) -> SocketAddr {

@@ -4,47 +4,18 @@
 //! domain and keeps every other established connection.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use myqtt_proto::codec::{ProtocolVersion, QoS, ReasonCode};
-use myqtt_tokio::client::{Client, ClientError, ConnectOptions, Messages, ReconnectPolicy};
+use myqtt_tokio::client::{
+    Client, ClientError, ConnectOptions, Messages, ReconnectPolicy, TcpConnector,
+};
 
-const MYQTTD: &str = env!("CARGO_BIN_EXE_myqttd");
-
-/// Kills the broker when the test ends, whatever happens.
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn passwd(file: &Path, user: &str, password: &str) {
-    let mut child = Command::new(MYQTTD)
-        .args(["passwd", "-f"])
-        .arg(file)
-        .arg(user)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod myqttd_common;
+use myqttd_common::{Broker, MYQTTD, connect_when_up, free_port, passwd};
 
 fn options(id: &str, user: &str, password: &str) -> ConnectOptions {
     ConnectOptions::new(id)
@@ -71,15 +42,7 @@ async fn connect_until(
 }
 
 async fn connect(addr: SocketAddr, options: ConnectOptions) -> Result<Client, ClientError> {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match Client::connect(addr, options.clone()).await {
-            Err(ClientError::Io(_)) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
+    connect_when_up(TcpConnector::new(addr), options, Duration::from_secs(2)).await
 }
 
 async fn quiet(messages: &mut Messages, ms: u64) {

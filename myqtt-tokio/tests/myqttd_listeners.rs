@@ -3,38 +3,21 @@
 //! the broker binary).
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use myqtt_host::tls::{ClientTls, PemSource};
 use myqtt_proto::codec::QoS;
 use myqtt_tokio::client::{
-    Client, ClientError, ConnectOptions, Connector, ReconnectPolicy, TlsConnector, WsConnector,
+    Client, ConnectOptions, Connector, ReconnectPolicy, TlsConnector, WsConnector,
 };
+mod myqttd_common;
+use myqttd_common::{Broker, MYQTTD, connect_when_up, free_port};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-
-const MYQTTD: &str = env!("CARGO_BIN_EXE_myqttd");
-
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn options(id: &str) -> ConnectOptions {
     ConnectOptions::new(id).reconnect(ReconnectPolicy::disabled())
@@ -42,15 +25,9 @@ fn options(id: &str) -> ConnectOptions {
 
 /// Connects, retrying while the broker is still starting.
 async fn connect(connector: impl Connector + Clone, id: &str) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        match Client::connect_with(connector.clone(), options(id)).await {
-            Err(ClientError::Io(_)) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => return other.unwrap(),
-        }
-    }
+    connect_when_up(connector, options(id), Duration::from_secs(3))
+        .await
+        .unwrap()
 }
 
 /// A CA and two server certificates signed by it: the default one and one for an SNI name.
