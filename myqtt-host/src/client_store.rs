@@ -41,7 +41,7 @@ use myqtt_proto::codec::{MqttString, Packet, PacketId, ProtocolVersion, Publish,
 use myqtt_proto::session::OutboundStage;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::store::StoreError;
+use crate::store::{StoreError, open_database};
 
 const FORMAT_VERSION: u64 = 1;
 /// First byte of every publish value.
@@ -51,7 +51,6 @@ const STAGE_OFFSET: usize = 1;
 /// Length of the value header: format, stage, packet id.
 const HEADER_LEN: usize = 4;
 
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PUBLISHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("client_publishes");
 const INBOUND_QOS2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("client_inbound_qos2");
 
@@ -82,25 +81,11 @@ impl ClientStore {
     /// [`apply`](Self::apply) returned `Ok`. Fails with [`StoreError::Database`] if the file is
     /// open elsewhere, [`StoreError::UnsupportedVersion`] for a newer format.
     pub fn open(dir: &Path) -> Result<ClientStore, StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(Self::FILE_NAME);
-        let db = Database::create(&path)?;
-        let mut txn = db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let found = meta.get("format")?.map(|v| v.value());
-            match found {
-                None => {
-                    meta.insert("format", FORMAT_VERSION)?;
-                }
-                Some(FORMAT_VERSION) => {}
-                Some(other) => return Err(StoreError::UnsupportedVersion(other)),
-            }
+        let (db, path) = open_database(dir, Self::FILE_NAME, FORMAT_VERSION, |txn| {
             txn.open_table(PUBLISHES)?;
             txn.open_table(INBOUND_QOS2)?;
-        }
-        txn.commit()?;
+            Ok(())
+        })?;
         Ok(ClientStore { db, path })
     }
 

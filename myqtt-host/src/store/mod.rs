@@ -154,6 +154,37 @@ impl fmt::Debug for RedbStore {
     }
 }
 
+/// Opens (creating the directory and file if needed) the redb database `file_name` in `dir`,
+/// checks or records its format `version` in the `meta` table, and creates its tables with
+/// `create_tables` (so that reads never meet a missing one), all in one durable transaction.
+/// Shared by the broker's and the client's stores.
+pub(crate) fn open_database(
+    dir: &Path,
+    file_name: &str,
+    version: u64,
+    create_tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), StoreError>,
+) -> Result<(Database, PathBuf), StoreError> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(file_name);
+    let db = Database::create(&path)?;
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get("format")?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert("format", version)?;
+            }
+            Some(v) if v == version => {}
+            Some(other) => return Err(StoreError::UnsupportedVersion(other)),
+        }
+    }
+    create_tables(&txn)?;
+    txn.commit()?;
+    Ok((db, path))
+}
+
 impl RedbStore {
     /// Name of the database file inside the data directory.
     pub const FILE_NAME: &'static str = "myqtt.redb";
@@ -166,22 +197,7 @@ impl RedbStore {
     /// [`StoreError::Database`] if another process holds the directory open, and with
     /// [`StoreError::UnsupportedVersion`] for a database written by a newer format.
     pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(Self::FILE_NAME);
-        let db = Database::create(&path)?;
-        let mut txn = db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let found = meta.get("format")?.map(|v| v.value());
-            match found {
-                None => {
-                    meta.insert("format", FORMAT_VERSION)?;
-                }
-                Some(FORMAT_VERSION) => {}
-                Some(other) => return Err(StoreError::UnsupportedVersion(other)),
-            }
-            // Create every table, so that reads never meet a missing one.
+        let (db, path) = open_database(dir, Self::FILE_NAME, FORMAT_VERSION, |txn| {
             for def in [
                 SESSIONS,
                 SUBSCRIPTIONS,
@@ -192,8 +208,8 @@ impl RedbStore {
             ] {
                 txn.open_table(def)?;
             }
-        }
-        txn.commit()?;
+            Ok(())
+        })?;
         Ok(RedbStore { db, path })
     }
 
