@@ -17,8 +17,9 @@ pub use futures_io::{AsyncRead, AsyncWrite};
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An async runtime, as the client and server need it.
-pub trait Runtime: Send + Sync + Sized + 'static {
+/// An async runtime, as the client and server need it. Implemented on a zero-sized marker type
+/// (hence `Copy + Debug`: types generic over the runtime derive those traits).
+pub trait Runtime: Copy + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// A connected TCP stream.
     type TcpStream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static;
     /// A bound, listening TCP socket.

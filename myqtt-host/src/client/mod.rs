@@ -97,20 +97,11 @@ const COMMAND_CAPACITY: usize = 256;
 
 /// A handle to an MQTT connection (MyQtt's `Conn`) on the runtime `R`. Clone it freely; the
 /// connection is closed gracefully when the last handle is dropped (as by [`Client::close`]).
+#[derive(Clone)]
 pub struct Client<R> {
     inner: Arc<Inner>,
     timeout: Duration,
     runtime: PhantomData<fn() -> R>,
-}
-
-impl<R> Clone for Client<R> {
-    fn clone(&self) -> Self {
-        Client {
-            inner: self.inner.clone(),
-            timeout: self.timeout,
-            runtime: PhantomData,
-        }
-    }
 }
 
 struct Inner {

@@ -103,26 +103,10 @@ impl From<(&str, u16)> for ServerAddr {
 }
 
 /// Plain TCP (MQTT's port 1883) on the runtime `R`, with Nagle's algorithm off.
+#[derive(Clone, Debug)]
 pub struct TcpConnector<R> {
     addr: ServerAddr,
     runtime: PhantomData<fn() -> R>,
-}
-
-impl<R> Clone for TcpConnector<R> {
-    fn clone(&self) -> Self {
-        TcpConnector {
-            addr: self.addr.clone(),
-            runtime: PhantomData,
-        }
-    }
-}
-
-impl<R> fmt::Debug for TcpConnector<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpConnector")
-            .field("addr", &self.addr)
-            .finish()
-    }
 }
 
 impl<R: Runtime> TcpConnector<R> {
@@ -186,22 +170,12 @@ fn server_name(host: &str) -> io::Result<ServerName<'static>> {
 /// let client = Client::<R>::connect_with(connector, ConnectOptions::new("id")).await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct TlsConnector<R> {
     addr: ServerAddr,
     server_name: ServerName<'static>,
     tls: RustlsConnector,
     runtime: PhantomData<fn() -> R>,
-}
-
-impl<R> Clone for TlsConnector<R> {
-    fn clone(&self) -> Self {
-        TlsConnector {
-            addr: self.addr.clone(),
-            server_name: self.server_name.clone(),
-            tls: self.tls.clone(),
-            runtime: PhantomData,
-        }
-    }
 }
 
 impl<R> fmt::Debug for TlsConnector<R> {
@@ -310,26 +284,10 @@ impl WsTarget {
 /// let client = Client::<R>::connect_with(connector, ConnectOptions::new("id")).await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone, Debug)]
 pub struct WsConnector<R> {
     target: WsTarget,
     runtime: PhantomData<fn() -> R>,
-}
-
-impl<R> Clone for WsConnector<R> {
-    fn clone(&self) -> Self {
-        WsConnector {
-            target: self.target.clone(),
-            runtime: PhantomData,
-        }
-    }
-}
-
-impl<R> fmt::Debug for WsConnector<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WsConnector")
-            .field("target", &self.target)
-            .finish()
-    }
 }
 
 impl<R: Runtime> WsConnector<R> {
@@ -372,22 +330,12 @@ impl<R: Runtime> Connector for WsConnector<R> {
 /// let client = Client::<R>::connect_with(connector, ConnectOptions::new("id")).await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct WssConnector<R> {
     target: WsTarget,
     server_name: ServerName<'static>,
     tls: RustlsConnector,
     runtime: PhantomData<fn() -> R>,
-}
-
-impl<R> Clone for WssConnector<R> {
-    fn clone(&self) -> Self {
-        WssConnector {
-            target: self.target.clone(),
-            server_name: self.server_name.clone(),
-            tls: self.tls.clone(),
-            runtime: PhantomData,
-        }
-    }
 }
 
 impl<R> fmt::Debug for WssConnector<R> {

@@ -445,7 +445,12 @@ impl<H: BrokerHooks> Broker<H> {
     /// [`SessionStore`](crate::store::SessionStore); once they are durable, report the mark with
     /// [`Broker::handle_store_durable`].
     pub fn poll_store_ops(&mut self, ops: &mut Vec<crate::store::StoreOp>) -> u64 {
-        ops.append(&mut self.out.store);
+        if ops.is_empty() {
+            // Hand the batch over instead of moving every operation into `ops`.
+            core::mem::swap(ops, &mut self.out.store);
+        } else {
+            ops.append(&mut self.out.store);
+        }
         self.out.emitted
     }
 

@@ -1,7 +1,7 @@
 //! Seed manual, "Creating a PyMyQtt MQTT client", steps 1-5 with myqtt-smol.
 //!
 //! Run a broker first (`cargo run --release -p myqtt-smol --bin myqttd`), then
-//! `cargo run -p myqtt-smol --example client`.
+//! `cargo run -p myqtt-smol --example smol_client`.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Seed manual, "Creating a MQTT server", steps 1-3: storage, several listeners, and waiting
 //! until SIGINT/SIGTERM.
 //!
-//! `cargo run -p myqtt-smol --example listener`
+//! `cargo run -p myqtt-smol --example smol_listener`
 
 use myqtt_smol::server::Server;
 

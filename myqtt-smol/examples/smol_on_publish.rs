@@ -2,7 +2,7 @@
 //! messages (MyQtt `PUBLISH_DISCARD`) and lets the rest through (`PUBLISH_OK`). Discarded QoS
 //! 1/2 messages are still acknowledged, so publishers do not hang.
 //!
-//! `cargo run -p myqtt-smol --example on_publish`
+//! `cargo run -p myqtt-smol --example smol_on_publish`
 
 use myqtt_smol::server::{PublishDecision, Server};
 

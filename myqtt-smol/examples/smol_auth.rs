@@ -1,7 +1,7 @@
 //! Seed manual, "Enabling server side authentication": only `bob` / `secret` may connect.
 //! The handler may be async (a database lookup); the client waits for its CONNACK meanwhile.
 //!
-//! `cargo run -p myqtt-smol --example auth`, then e.g.
+//! `cargo run -p myqtt-smol --example smol_auth`, then e.g.
 //! `mosquitto_pub -u bob -P secret -t t -m hi`.
 
 use myqtt_proto::ReasonCode;

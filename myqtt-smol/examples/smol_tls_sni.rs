@@ -2,7 +2,7 @@
 //! by the SNI server name, and refusing to serve data on connections that are not TLS
 //! (MyQtt `myqtt.tls.is_enabled(conn)`).
 //!
-//! `cargo run -p myqtt-smol --example tls_sni -- test.crt test.key` (PEM files).
+//! `cargo run -p myqtt-smol --example smol_tls_sni -- test.crt test.key` (PEM files).
 
 use myqtt_host::tls::{PemSource, ServerTls};
 use myqtt_smol::server::{PublishDecision, Server};
