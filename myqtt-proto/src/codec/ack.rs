@@ -70,6 +70,30 @@ impl PublishAck {
         Ok(ack)
     }
 
+    /// The common short forms without touching a shared buffer: packet id only, or (5.0)
+    /// with a reason code and an empty property section. `None` for anything else (and for
+    /// anything invalid), which [`PublishAck::decode`] then handles with its exact error.
+    /// Used by [`Packet::decode`](super::Packet::decode) so that an acknowledgment costs no
+    /// reference count on the receive buffer.
+    #[inline]
+    pub(crate) fn decode_short(
+        packet_type: PacketType,
+        body: &[u8],
+        version: ProtocolVersion,
+    ) -> Option<PublishAck> {
+        let (id, rest) = body.split_first_chunk::<2>()?;
+        let mut ack = PublishAck::new(PacketId::new(u16::from_be_bytes(*id))?);
+        match rest {
+            [] => {}
+            [code] | [code, 0] if version.is_v5() => {
+                ack.reason_code =
+                    ReasonCode::from_u8(*code).filter(|c| c.is_valid_for(packet_type))?;
+            }
+            _ => return None,
+        }
+        Some(ack)
+    }
+
     fn has_properties(&self) -> bool {
         !self.properties.is_empty()
     }
@@ -93,6 +117,41 @@ impl PublishAck {
             buf.put_u8(self.reason_code.as_u8());
             if self.has_properties() {
                 write_properties(buf, &self.properties);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TYPES: [PacketType; 4] = [
+        PacketType::PubAck,
+        PacketType::PubRec,
+        PacketType::PubRel,
+        PacketType::PubComp,
+    ];
+
+    proptest! {
+        /// The short path agrees with the full decoder whenever it answers, and answers the
+        /// common forms (MQTT 3.1.1 §3.4.1; MQTT 5.0 §3.4.2.1: remaining length 2 or 3, or 4
+        /// with an empty property section).
+        #[test]
+        fn short_decode_agrees_with_the_full_decoder(
+            t in 0..4usize,
+            v5 in any::<bool>(),
+            body in proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(0x10), Just(0x92), any::<u8>()], 0..=5),
+        ) {
+            let version = if v5 { ProtocolVersion::V5 } else { ProtocolVersion::V3_1_1 };
+            let full = PublishAck::decode(TYPES[t], &Bytes::copy_from_slice(&body), version);
+            match PublishAck::decode_short(TYPES[t], &body, version) {
+                Some(ack) => prop_assert_eq!(full, Ok(ack)),
+                None => {
+                    let common = body.len() == 2 && body != [0, 0];
+                    prop_assert!(!common, "short form refused: {:?}", body);
+                }
             }
         }
     }

@@ -133,6 +133,11 @@ impl Packet {
                 needed: total - buf.len(),
             });
         }
+        if let Some(packet) = Packet::decode_small(&header, &buf[header.header_len..total], version)
+        {
+            bytes::Buf::advance(buf, total);
+            return Ok(packet);
+        }
         // Advance before freezing: the body shares the receive buffer without an extra
         // reference-count round trip for the whole frame.
         let mut frame = buf.split_to(total);
@@ -158,6 +163,24 @@ impl Packet {
         }
         Packet::decode_body(&header, frame.slice(header.header_len..), version)
             .map_err(DecodeError::Invalid)
+    }
+
+    /// The packets that keep nothing of their body (acknowledgments in their short forms,
+    /// PINGREQ, PINGRESP), decoded from a borrowed body: splitting them off the receive buffer
+    /// would cost two atomic reference-count operations per packet, a visible share of a QoS 1
+    /// fan-out. `None` when the packet needs the full path.
+    #[inline]
+    fn decode_small(header: &FixedHeader, body: &[u8], version: ProtocolVersion) -> Option<Packet> {
+        let t = header.packet_type;
+        Some(match t {
+            PacketType::PubAck => Packet::PubAck(PublishAck::decode_short(t, body, version)?),
+            PacketType::PubRec => Packet::PubRec(PublishAck::decode_short(t, body, version)?),
+            PacketType::PubRel => Packet::PubRel(PublishAck::decode_short(t, body, version)?),
+            PacketType::PubComp => Packet::PubComp(PublishAck::decode_short(t, body, version)?),
+            PacketType::PingReq if body.is_empty() => Packet::PingReq,
+            PacketType::PingResp if body.is_empty() => Packet::PingResp,
+            _ => return None,
+        })
     }
 
     /// Second decoding stage: parses `body`, exactly `header.remaining_length` bytes.

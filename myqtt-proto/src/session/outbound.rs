@@ -1,7 +1,7 @@
 //! Outbound QoS 1 and QoS 2 handshakes (MQTT 3.1.1 §4.3.2-4.3.3, MQTT 5.0 §4.3.2-4.3.3) and
 //! their resend after reconnect (MQTT 3.1.1 §4.4, MQTT 5.0 §4.4).
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use crate::codec::{PacketId, Publish, QoS, ReasonCode};
@@ -26,7 +26,6 @@ pub struct OutboundEntry<T> {
     pub stage: OutboundStage,
     /// The caller's tag.
     pub tag: T,
-    seq: u64,
 }
 
 /// What to send again on a resumed session, in the original order ([MQTT-4.4.0-1],
@@ -52,18 +51,38 @@ pub enum PubRecOutcome<T> {
     Duplicate,
 }
 
-/// The outbound QoS 1/2 messages of one session, keyed by packet id.
+/// The outbound QoS 1/2 messages of one session.
+///
+/// Kept in send order, which is the resend order after a reconnect ([MQTT-4.4.0-1]), with
+/// an index from packet id to position. Acknowledgments mostly arrive in send order, so the
+/// usual completion pops the front of the queue: no tree rebalancing moves the (large)
+/// entries around, which made a `BTreeMap` keyed by packet id the top cost of QoS 1 fan-out.
+/// A message completed out of order leaves an empty slot behind until it reaches the front;
+/// slots are compacted when they outnumber the live entries, so a message that is never
+/// acknowledged cannot make the queue grow without bound.
 #[derive(Clone, Debug)]
 pub struct OutboundQos<T> {
-    entries: BTreeMap<PacketId, OutboundEntry<T>>,
-    next_seq: u64,
+    /// Entries in send order; `None` for one completed out of order.
+    order: VecDeque<Option<OutboundEntry<T>>>,
+    /// Send sequence number of `order[0]`.
+    first_seq: u64,
+    /// Packet id -> send sequence number, for every entry in flight.
+    index: BTreeMap<PacketId, u64>,
 }
+
+/// Empty slots tolerated beyond the live entries before [`OutboundQos`] compacts its queue.
+const SLACK: usize = 32;
+
+/// Queue capacity (entries) kept once the queue empties; above it the memory is returned, so
+/// a session that once had a large window in flight does not keep it while idle.
+const KEEP_CAPACITY: usize = 64;
 
 impl<T> Default for OutboundQos<T> {
     fn default() -> Self {
         OutboundQos {
-            entries: BTreeMap::new(),
-            next_seq: 0,
+            order: VecDeque::new(),
+            first_seq: 0,
+            index: BTreeMap::new(),
         }
     }
 }
@@ -99,38 +118,34 @@ impl<T> OutboundQos<T> {
         let Some(id) = publish.packet_id else {
             return Err((publish, tag));
         };
-        if self.entries.contains_key(&id) {
+        if self.index.contains_key(&id) {
             return Err((publish, tag));
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.entries.insert(
-            id,
-            OutboundEntry {
-                publish,
-                stage,
-                tag,
-                seq,
-            },
-        );
+        self.index
+            .insert(id, self.first_seq + self.order.len() as u64);
+        self.order.push_back(Some(OutboundEntry {
+            publish,
+            stage,
+            tag,
+        }));
         Ok(())
     }
 
     /// PUBACK received: completes a QoS 1 message ([MQTT-4.3.2-1]). `None` if `id` is not a
     /// QoS 1 message in flight.
     pub fn on_puback(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
-        match self.entries.get(&id) {
-            Some(e) if e.stage == OutboundStage::AwaitPubAck => self.entries.remove(&id),
+        match self.get(id) {
+            Some(e) if e.stage == OutboundStage::AwaitPubAck => self.remove(id),
             _ => None,
         }
     }
 
     /// PUBREC received for `id` with `reason`. `None` if `id` is not a QoS 2 message in flight.
     pub fn on_pubrec(&mut self, id: PacketId, reason: ReasonCode) -> Option<PubRecOutcome<T>> {
-        let entry = self.entries.get_mut(&id)?;
+        let entry = self.get_mut(id)?;
         match entry.stage {
             OutboundStage::AwaitPubRec if reason.is_error() => {
-                let e = self.entries.remove(&id)?;
+                let e = self.remove(id)?;
                 Some(PubRecOutcome::Refused(e.tag, reason))
             }
             OutboundStage::AwaitPubRec => {
@@ -146,8 +161,8 @@ impl<T> OutboundQos<T> {
 
     /// PUBCOMP received: completes a QoS 2 message. `None` if `id` is not waiting for PUBCOMP.
     pub fn on_pubcomp(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
-        match self.entries.get(&id) {
-            Some(e) if e.stage == OutboundStage::AwaitPubComp => self.entries.remove(&id),
+        match self.get(id) {
+            Some(e) if e.stage == OutboundStage::AwaitPubComp => self.remove(id),
             _ => None,
         }
     }
@@ -156,9 +171,9 @@ impl<T> OutboundQos<T> {
     /// order: unacknowledged PUBLISH with DUP set, and PUBREL for released ones
     /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-3.3.1-1]).
     pub fn resend(&mut self) -> Vec<Resend> {
-        let mut list: Vec<&mut OutboundEntry<T>> = self.entries.values_mut().collect();
-        list.sort_by_key(|e| e.seq);
-        list.into_iter()
+        self.order
+            .iter_mut()
+            .flatten()
             .map(|e| match e.stage {
                 OutboundStage::AwaitPubComp => Resend::PubRel(e.publish_id()),
                 _ => {
@@ -171,32 +186,72 @@ impl<T> OutboundQos<T> {
 
     /// Removes every message (the session was not resumed); returns them in send order.
     pub fn drain(&mut self) -> Vec<OutboundEntry<T>> {
-        let mut list: Vec<OutboundEntry<T>> =
-            core::mem::take(&mut self.entries).into_values().collect();
-        list.sort_by_key(|e| e.seq);
-        list
+        self.index.clear();
+        self.first_seq = 0;
+        core::mem::take(&mut self.order)
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The entry for `id`, if in flight.
     pub fn get(&self, id: PacketId) -> Option<&OutboundEntry<T>> {
-        self.entries.get(&id)
+        let at = self.position(id)?;
+        self.order.get(at)?.as_ref()
     }
 
     /// Messages in flight.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
     /// Entries in send order.
     pub fn iter(&self) -> impl Iterator<Item = &OutboundEntry<T>> {
-        let mut list: Vec<&OutboundEntry<T>> = self.entries.values().collect();
-        list.sort_by_key(|e| e.seq);
-        list.into_iter()
+        self.order.iter().flatten()
+    }
+
+    fn position(&self, id: PacketId) -> Option<usize> {
+        let seq = self.index.get(&id)?;
+        usize::try_from(seq - self.first_seq).ok()
+    }
+
+    fn get_mut(&mut self, id: PacketId) -> Option<&mut OutboundEntry<T>> {
+        let at = self.position(id)?;
+        self.order.get_mut(at)?.as_mut()
+    }
+
+    /// Takes `id` out of the queue, then drops the empty slots at the front and compacts or
+    /// shrinks the queue when it holds far more slots than messages.
+    fn remove(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
+        let at = self.position(id)?;
+        self.index.remove(&id);
+        let entry = self.order.get_mut(at)?.take();
+        while let Some(None) = self.order.front() {
+            self.order.pop_front();
+            self.first_seq += 1;
+        }
+        if self.order.is_empty() {
+            if self.order.capacity() > KEEP_CAPACITY {
+                self.order = VecDeque::new();
+            }
+        } else if self.order.len() > 2 * self.index.len() + SLACK {
+            self.compact();
+        }
+        entry
+    }
+
+    /// Removes the empty slots, keeping the order, and renumbers the index.
+    fn compact(&mut self) {
+        self.order.retain(Option::is_some);
+        self.first_seq = 0;
+        for (seq, entry) in self.order.iter().flatten().enumerate() {
+            self.index.insert(entry.publish_id(), seq as u64);
+        }
     }
 }
 
@@ -287,5 +342,57 @@ mod tests {
         );
         assert_eq!(out.drain().len(), 3);
         assert!(out.is_empty());
+    }
+
+    /// [MQTT-4.4.0-1]: out-of-order completions keep the resend order of the rest, and a
+    /// message that is never acknowledged does not make the queue grow with the traffic that
+    /// passes it.
+    #[test]
+    fn out_of_order_completions_stay_bounded_and_ordered() {
+        let mut out = OutboundQos::new();
+        out.insert(publish(1, QoS::ExactlyOnce), 1u32).unwrap();
+        for n in 0..10_000u32 {
+            let pid = 2 + (n % 60_000) as u16;
+            out.insert(publish(pid, QoS::AtLeastOnce), n).unwrap();
+            out.insert(publish(pid + 1, QoS::AtLeastOnce), n).unwrap();
+            // Acknowledge the newer one first, then the older one.
+            assert!(out.on_puback(id(pid + 1)).is_some());
+            assert!(out.on_puback(id(pid)).is_some());
+            assert!(
+                out.order.len() <= 2 * out.len() + SLACK + 1,
+                "{}",
+                out.order.len()
+            );
+        }
+        out.insert(publish(5, QoS::AtLeastOnce), 5).unwrap();
+        out.insert(publish(4, QoS::ExactlyOnce), 4).unwrap();
+        out.insert(publish(3, QoS::AtLeastOnce), 3).unwrap();
+        assert!(out.on_puback(id(5)).is_some());
+        let order: Vec<u16> = out.iter().map(|e| e.publish_id().get()).collect();
+        assert_eq!(order, vec![1, 4, 3]);
+        assert_eq!(
+            out.on_pubrec(id(4), ReasonCode::Success),
+            Some(PubRecOutcome::SendPubRel)
+        );
+        assert_eq!(out.get(id(3)).map(|e| e.tag), Some(3));
+        let resend = out.resend();
+        assert!(matches!(resend[0], Resend::Publish(ref p) if p.packet_id == Some(id(1))));
+        assert_eq!(resend[1], Resend::PubRel(id(4)));
+        assert!(matches!(resend[2], Resend::Publish(ref p) if p.packet_id == Some(id(3))));
+        assert_eq!(out.len(), 3);
+    }
+
+    /// A window that emptied gives its memory back.
+    #[test]
+    fn an_emptied_queue_returns_its_memory() {
+        let mut out = OutboundQos::new();
+        for n in 1..=500u16 {
+            out.insert(publish(n, QoS::AtLeastOnce), ()).unwrap();
+        }
+        for n in 1..=500u16 {
+            assert!(out.on_puback(id(n)).is_some());
+        }
+        assert!(out.is_empty());
+        assert!(out.order.capacity() <= KEEP_CAPACITY);
     }
 }
