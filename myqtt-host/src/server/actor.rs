@@ -9,12 +9,13 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{Broker, BrokerEvent, ConnectDecision, ConnectionId, TransportInfo};
-use myqtt_proto::codec::{Publish, ReasonCode};
+use myqtt_proto::codec::{Packet, PacketError, Publish, ReasonCode};
 use myqtt_proto::store::StoreOp;
 use tracing::{debug, info, warn};
 
@@ -36,6 +37,13 @@ pub(crate) enum Command {
     Input {
         id: ConnectionId,
         bytes: BytesMut,
+    },
+    /// Packets the connection's task decoded itself (see `super::framing`).
+    Packets {
+        id: ConnectionId,
+        packets: Vec<Packet>,
+        /// The error that ended decoding after `packets`.
+        error: Option<PacketError>,
     },
     Closed {
         id: ConnectionId,
@@ -82,6 +90,8 @@ pub(crate) struct Actor<R> {
     /// The domain's name for log lines (`None`: the default domain).
     pub(crate) domain: Option<Arc<str>>,
     conns: BTreeMap<ConnectionId, Conn>,
+    /// Connections the broker was told are congested (see [`Actor::update_congestion`]).
+    congested: Vec<Congested>,
     stopping: bool,
     runtime: PhantomData<fn() -> R>,
 }
@@ -112,6 +122,7 @@ impl<R: Runtime> Actor<R> {
             durable: None,
             domain: None,
             conns: BTreeMap::new(),
+            congested: Vec::new(),
             stopping: false,
             runtime: PhantomData,
         }
@@ -119,8 +130,8 @@ impl<R: Runtime> Actor<R> {
 
     pub(crate) async fn run(mut self) {
         // One timer for the actor's life, moved to each new deadline.
-        let mut timer = pin!(R::timer(std::time::Instant::now()));
-        let mut armed: Option<std::time::Instant> = None;
+        let mut timer = pin!(R::timer(Instant::now()));
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.broker.poll_timeout().map(|t| self.clock.to_std(t));
             if deadline != armed {
@@ -212,6 +223,9 @@ impl<R: Runtime> Actor<R> {
                 }
                 self.broker.handle_input(now, id, &mut conn.rx);
             }
+            Command::Packets { id, packets, error } => {
+                self.broker.handle_packets(now, id, packets, error)
+            }
             Command::Closed { id } => self.forget(id),
             Command::Decided { id, decision } => match decision {
                 ConnectDecision::Accept => self.broker.accept(now, id),
@@ -269,7 +283,19 @@ impl<R: Runtime> Actor<R> {
                 continue;
             }
             let _ = conn.sink.tx.unbounded_send(Outbound::Bytes(out));
+            if queued > self.max_pending_bytes / CONGESTED_AT
+                && !self.congested.iter().any(|c| c.id == id)
+            {
+                debug!(connection = %conn.label, queued, "congested: dropping QoS 0 to it");
+                self.congested.push(Congested {
+                    id,
+                    lowest: queued,
+                    since: Instant::now(),
+                });
+                self.broker.set_congested(id, true);
+            }
         }
+        self.update_congestion();
         while let Some(id) = self.broker.poll_close() {
             if let Some(conn) = self.conns.get(&id) {
                 let _ = conn.sink.tx.unbounded_send(Outbound::Close);
@@ -288,7 +314,74 @@ impl<R: Runtime> Actor<R> {
     }
 }
 
+/// A connection is congested once the bytes queued for its writer pass this fraction of
+/// `max_pending_bytes` (4 MiB of the default 16 MiB): from then on QoS 0 messages to it are
+/// dropped (`Broker::set_congested`), so a subscriber that is momentarily slower than its
+/// publishers stays connected, and only one that stops reading reaches the cut.
+const CONGESTED_AT: usize = 4;
+
+/// A congested connection is relieved once its writer is down to this fraction of
+/// `max_pending_bytes` (1 MiB of the default 16 MiB).
+const RELIEVED_AT: usize = 16;
+
+/// A congested connection whose backlog has not shrunk for this long is cut off.
+const STALLED_FOR: Duration = Duration::from_secs(5);
+
+/// A connection over the congestion threshold.
+#[derive(Debug)]
+struct Congested {
+    id: ConnectionId,
+    /// The smallest backlog seen since it became congested.
+    lowest: usize,
+    /// When `lowest` last went down: the writer's last sign of progress.
+    since: Instant,
+}
+
 impl<R: Runtime> Actor<R> {
+    /// Tells the broker which congested connections caught up, and cuts off those whose
+    /// writer made no progress for [`STALLED_FOR`] (a peer that stopped reading: with QoS 0
+    /// dropped, its backlog would otherwise sit below the hard bound for good). Runs after
+    /// every step; the list is short (only connections over the threshold).
+    fn update_congestion(&mut self) {
+        if self.congested.is_empty() {
+            return;
+        }
+        let relieved = self.max_pending_bytes / RELIEVED_AT;
+        let now = Instant::now();
+        let mut stalled = Vec::new();
+        let conns = &self.conns;
+        let broker = &mut self.broker;
+        self.congested.retain_mut(|c| {
+            let Some(conn) = conns.get(&c.id) else {
+                return false;
+            };
+            let pending = conn.sink.pending.load(Ordering::Relaxed);
+            if pending <= relieved {
+                broker.set_congested(c.id, false);
+                return false;
+            }
+            if pending < c.lowest {
+                c.lowest = pending;
+                c.since = now;
+            } else if now.duration_since(c.since) >= STALLED_FOR {
+                stalled.push(c.id);
+                return false;
+            }
+            true
+        });
+        for id in stalled {
+            if let Some(conn) = self.conns.get(&id) {
+                warn!(
+                    connection = %conn.label,
+                    stalled_s = STALLED_FOR.as_secs(),
+                    "slow consumer: closing (its backlog did not shrink)"
+                );
+                conn.sink.abort();
+            }
+            self.forget(id);
+        }
+    }
+
     /// The transport of `id` is gone: tell the broker, report what that caused while the
     /// connection's details are still known, then drop them.
     fn forget(&mut self, id: ConnectionId) {
@@ -334,6 +427,10 @@ impl<R: Runtime> Actor<R> {
                 if let Some(conn) = self.conns.get_mut(connection) {
                     conn.username = username;
                     conn.connected = true;
+                    // From here on the connection's task decodes its packets itself.
+                    if let Some(decoding) = self.broker.transport_decoding(*connection) {
+                        let _ = conn.sink.decoding.set(decoding);
+                    }
                 }
             }
             BrokerEvent::ConnectionClosed {

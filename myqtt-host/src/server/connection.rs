@@ -4,7 +4,7 @@
 use std::io;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
@@ -12,9 +12,11 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::future::select;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use futures_util::{SinkExt, StreamExt};
+use myqtt_proto::ProtocolVersion;
 use myqtt_proto::broker::{ConnectionId, TransportInfo};
 
 use super::actor::Command;
+use super::framing::{Framed, Framer};
 use super::router::{self, Routes};
 use crate::runtime::Runtime;
 
@@ -33,6 +35,9 @@ pub(crate) struct ConnectionSink {
     pub(crate) tx: mpsc::UnboundedSender<Outbound>,
     /// Bytes handed to the writer and not written yet: the slow-consumer bound.
     pub(crate) pending: Arc<AtomicUsize>,
+    /// Set by the actor once the broker lets the transport decode (version, maximum packet
+    /// size): the reader then hands over decoded packets instead of bytes.
+    pub(crate) decoding: Arc<OnceLock<(ProtocolVersion, usize)>>,
     /// Drops the transport at once, whatever the writer is blocked on.
     abort: Arc<Mutex<Option<oneshot::Sender<()>>>>,
 }
@@ -142,9 +147,11 @@ where
     let (tx, mut rx) = mpsc::unbounded();
     let pending = Arc::new(AtomicUsize::new(0));
     let (abort, aborted) = oneshot::channel();
+    let decoding = Arc::new(OnceLock::new());
     let sink = ConnectionSink {
         tx,
         pending: pending.clone(),
+        decoding: decoding.clone(),
         abort: Arc::new(Mutex::new(Some(abort))),
     };
     let (reply, id) = oneshot::channel();
@@ -163,15 +170,9 @@ where
     let Ok(Some(id)) = id.await else {
         return; // refused: too many connections, or the server is stopping
     };
-    if !routed.first.is_empty()
-        && actor
-            .send(Command::Input {
-                id,
-                bytes: routed.first,
-            })
-            .await
-            .is_err()
-    {
+    let mut framer = Framer::new(routed.route.max_packet_size);
+    let first = framer.push(routed.first, None);
+    if deliver(&mut actor, id, first).await.is_err() {
         return;
     }
     let (mut reader, mut writer) = stream.split();
@@ -207,11 +208,8 @@ where
     let read = async move {
         let mut reads = AdaptiveReader::default();
         while let Some(chunk) = reads.next(&mut reader).await {
-            if read_actor
-                .send(Command::Input { id, bytes: chunk })
-                .await
-                .is_err()
-            {
+            let framed = framer.push(chunk, decoding.get().copied());
+            if deliver(&mut read_actor, id, framed).await.is_err() {
                 break;
             }
         }
@@ -220,6 +218,33 @@ where
     // writer drops the socket).
     select(select(pin!(write), pin!(read)), aborted).await;
     let _ = actor.send(Command::Closed { id }).await;
+}
+
+/// Hands what one read produced to the actor: decoded packets (and the error that stopped
+/// decoding) first, then raw bytes.
+async fn deliver(
+    actor: &mut mpsc::Sender<Command>,
+    id: ConnectionId,
+    framed: Framed,
+) -> Result<(), mpsc::SendError> {
+    if !framed.packets.is_empty() || framed.error.is_some() {
+        actor
+            .send(Command::Packets {
+                id,
+                packets: framed.packets,
+                error: framed.error,
+            })
+            .await?;
+    }
+    if !framed.raw.is_empty() {
+        actor
+            .send(Command::Input {
+                id,
+                bytes: framed.raw,
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Identifies the connection in logs.

@@ -26,6 +26,7 @@
 mod actor;
 mod connection;
 mod domain;
+mod framing;
 mod hooks;
 mod router;
 mod storage;

@@ -45,7 +45,7 @@ pub use hooks::{
 pub use session::{SessionExpiry, SessionSubscription};
 pub use types::{ClientView, ConnectionId, Delivery, DropReason, Message, TransportInfo};
 
-use crate::codec::{Connect, MqttString, Packet, SubscriptionOptions, Will};
+use crate::codec::{Connect, MqttString, Packet, PacketError, SubscriptionOptions, Will};
 use crate::server::{ServerConnection, ServerConnectionConfig, ServerEvent};
 use crate::time::Instant;
 use retained::RetainedTree;
@@ -106,6 +106,8 @@ pub(crate) struct Outputs {
     pub(crate) durable: u64,
     /// Packets waiting for their store operations to be durable, in order.
     pub(crate) held: VecDeque<HeldPacket>,
+    /// Connections whose transport is backed up (see [`Broker::set_congested`]).
+    pub(crate) congested: BTreeSet<ConnectionId>,
 }
 
 impl Outputs {
@@ -297,6 +299,7 @@ impl<H: BrokerHooks> Broker<H> {
                 strict,
                 durable: 0,
                 held: VecDeque::new(),
+                congested: BTreeSet::new(),
             },
             closes: VecDeque::new(),
             writable: BTreeSet::new(),
@@ -371,6 +374,56 @@ impl<H: BrokerHooks> Broker<H> {
         self.after_wire(now, connection);
     }
 
+    /// Packets of `connection` its transport decoded itself (see
+    /// [`Broker::transport_decoding`]), in order, after every byte passed before them to
+    /// [`Broker::handle_input`], then the error that stopped its decoding, if any (answered
+    /// as the malformed bytes would be). Lets a multi-threaded host decode on the connections' own
+    /// tasks while one owner routes.
+    pub fn handle_packets(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        packets: impl IntoIterator<Item = Packet>,
+        error: Option<PacketError>,
+    ) {
+        let Some(conn) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        for packet in packets {
+            conn.wire.handle_decoded(now, packet);
+        }
+        if let Some(error) = error {
+            conn.wire.handle_decode_error(error);
+        }
+        self.after_wire(now, connection);
+    }
+
+    /// The transport of `connection` is not taking its bytes as fast as they come (`true`),
+    /// or caught up again (`false`). While congested, QoS 0 messages for it are dropped and
+    /// reported as [`DropReason::Congested`]: QoS 0 is delivered at most once (MQTT 3.1.1
+    /// §4.3.1, MQTT 5.0 §4.3.1), and dropping them keeps a subscriber that is momentarily
+    /// slower than its publishers connected, with its backlog bounded, instead of cutting it
+    /// off. QoS 1 and 2 messages are not affected: the inflight window and the session queue
+    /// bound them.
+    pub fn set_congested(&mut self, connection: ConnectionId, congested: bool) {
+        if congested && self.connections.contains_key(&connection) {
+            self.out.congested.insert(connection);
+        } else {
+            self.out.congested.remove(&connection);
+        }
+    }
+
+    /// Whether the transport of `connection` may now decode its packets itself and pass
+    /// them to [`Broker::handle_packets`], and with which protocol version and maximum packet
+    /// size: from the moment the client is accepted (before that, bytes go to
+    /// [`Broker::handle_input`], which holds what follows CONNECT until the decision).
+    pub fn transport_decoding(
+        &self,
+        connection: ConnectionId,
+    ) -> Option<(crate::codec::ProtocolVersion, usize)> {
+        self.connections.get(&connection)?.wire.transport_decoding()
+    }
+
     /// The transport of `connection` closed (after [`Broker::poll_close`] or by itself).
     pub fn handle_closed(&mut self, now: Instant, connection: ConnectionId) {
         let Some(conn) = self.connections.get_mut(&connection) else {
@@ -379,6 +432,7 @@ impl<H: BrokerHooks> Broker<H> {
         conn.wire.handle_closed(now);
         self.after_wire(now, connection);
         self.connections.remove(&connection);
+        self.out.congested.remove(&connection);
         self.writable.remove(&connection);
     }
 

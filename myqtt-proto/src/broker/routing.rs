@@ -525,6 +525,10 @@ fn send_at_most_once(
         out.events.push_back(dropped(DropReason::Expired));
         return;
     }
+    if !out.congested.is_empty() && out.congested.contains(&id) {
+        out.events.push_back(dropped(DropReason::Congested));
+        return;
+    }
     let publish = fill_template(
         template,
         now,

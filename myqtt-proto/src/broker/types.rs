@@ -161,4 +161,7 @@ pub enum DropReason {
     TooLarge,
     /// QoS 0 for an offline session that does not queue QoS 0.
     Offline,
+    /// QoS 0 for a connection whose transport is backed up
+    /// ([`Broker::set_congested`](super::Broker::set_congested)).
+    Congested,
 }

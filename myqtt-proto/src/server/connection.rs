@@ -195,6 +195,37 @@ impl ServerConnection {
         }
     }
 
+    /// A packet the transport decoded itself, with the version and maximum size that
+    /// [`ServerConnection::transport_decoding`] gave, after every byte that came before it was
+    /// passed to [`ServerConnection::handle_input`]. Handled exactly like the same packet
+    /// arriving as bytes; a transport that fails to decode passes the bytes on instead, so
+    /// the error is answered here.
+    pub fn handle_decoded(&mut self, now: Instant, packet: Packet) {
+        if self.state == ServerState::Closed {
+            return;
+        }
+        debug_assert!(self.held.is_empty() && self.state == ServerState::Connected);
+        self.last_received = now;
+        self.handle_packet(packet);
+    }
+
+    /// The transport failed to decode a packet (with the settings of
+    /// [`ServerConnection::transport_decoding`]): answered exactly as the same bytes passed to
+    /// [`ServerConnection::handle_input`] would be.
+    pub fn handle_decode_error(&mut self, error: PacketError) {
+        if self.state != ServerState::Closed {
+            self.on_decode_error(error);
+        }
+    }
+
+    /// The protocol version and maximum packet size with which the transport may decode the
+    /// packets that follow itself (see [`ServerConnection::handle_decoded`]): only once
+    /// CONNACK accepted the client, when the version is fixed and nothing is held back.
+    pub fn transport_decoding(&self) -> Option<(ProtocolVersion, usize)> {
+        (self.state == ServerState::Connected && self.held.is_empty())
+            .then_some((self.version, self.config.max_packet_size))
+    }
+
     /// Decodes packets until input runs out, the connection closes, or CONNECT awaits its
     /// decision (then only AUTH and DISCONNECT are taken, MQTT 5.0 §4.12).
     fn decode_from(&mut self, now: Instant, rx: &mut BytesMut) {

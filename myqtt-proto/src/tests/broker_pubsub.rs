@@ -295,3 +295,33 @@ fn puback_reports_no_matching_subscribers() {
         "{events:?}"
     );
 }
+
+/// A congested subscriber (its transport backed up) loses QoS 0 messages, reported as drops,
+/// while QoS 1 still flows; once it catches up QoS 0 flows again. QoS 0 is "at most once"
+/// (MQTT 3.1.1 §4.3.1, MQTT 5.0 §4.3.1): delivered zero or one time.
+#[test]
+fn a_congested_subscriber_loses_qos0_only() {
+    use crate::broker::{BrokerEvent, DropReason};
+    let mut sim = Sim::new(BrokerConfig::default());
+    let s = sim.join(client_config(V3_1_1, "sub"));
+    let p = sim.join(client_config(V3_1_1, "pub"));
+    sim.subscribe(s, &[sub("t", QoS::AtLeastOnce)]);
+    let conn = sim.clients[s].connection.unwrap();
+    sim.broker.set_congested(conn, true);
+    sim.publish(p, msg("t", b"q0-dropped", QoS::AtMostOnce, false));
+    sim.publish(p, msg("t", b"q1-kept", QoS::AtLeastOnce, false));
+    assert_eq!(payloads(&sim.received(s)), vec![&b"q1-kept"[..]]);
+    let congested = |e: &BrokerEvent| {
+        matches!(
+            e,
+            BrokerEvent::MessageDropped {
+                reason: DropReason::Congested,
+                ..
+            }
+        )
+    };
+    assert_eq!(sim.broker_events.iter().filter(|e| congested(e)).count(), 1);
+    sim.broker.set_congested(conn, false);
+    sim.publish(p, msg("t", b"q0-again", QoS::AtMostOnce, false));
+    assert_eq!(payloads(&sim.received(s)), vec![&b"q0-again"[..]]);
+}
