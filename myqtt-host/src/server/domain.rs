@@ -148,7 +148,10 @@ impl Domain {
     }
 
     /// Bytes queued for a client that stopped reading before it is disconnected (default
-    /// 16 MiB).
+    /// 16 MiB). Past a quarter of it the connection is congested: QoS 0 messages to it are
+    /// dropped (reported as `DropReason::Congested`) until its backlog is down to a
+    /// sixteenth; a congested connection whose backlog does not shrink for 5 s is
+    /// disconnected too.
     pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
         self.max_pending_bytes = bytes;
         self
