@@ -12,7 +12,7 @@ use crate::codec::{
     Auth, AuthProperties, ConnAck, ConnAckProperties, Connect, MqttString, Packet, ProtocolVersion,
     QoS, ReasonCode,
 };
-use crate::session::Resend;
+use crate::session::OutboundStage;
 use crate::store::StoreOp;
 use crate::time::{Duration, Instant};
 
@@ -332,13 +332,23 @@ impl<H: BrokerHooks> Broker<H> {
         };
         // Under Durability::Strict they wait for what they depend on to be durable, as when
         // first sent (see `routing::send_one`).
-        for item in session.outbound.resend() {
-            let (packet, after_store) = match item {
-                Resend::Publish(p) => {
-                    let exactly_once = p.qos == QoS::ExactlyOnce;
-                    (Packet::Publish(p), exactly_once)
+        // The PUBLISH is rebuilt from the delivery, with the expiry time left [MQTT-3.3.2-6]
+        // and DUP set [MQTT-3.3.1-1].
+        for entry in session.outbound.iter() {
+            let pid = entry.publish_id();
+            let (packet, after_store) = match entry.stage {
+                OutboundStage::AwaitPubComp => {
+                    (Packet::PubRel(crate::codec::PublishAck::new(pid)), true)
                 }
-                Resend::PubRel(pid) => (Packet::PubRel(crate::codec::PublishAck::new(pid)), true),
+                _ => {
+                    let mut publish = entry.tag.message.to_publish(now, &entry.tag);
+                    publish.packet_id = Some(pid);
+                    publish.dup = true;
+                    (
+                        Packet::Publish(publish),
+                        entry.publish.qos == QoS::ExactlyOnce,
+                    )
+                }
             };
             let target = super::HoldTarget {
                 id,

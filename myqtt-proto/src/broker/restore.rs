@@ -3,6 +3,7 @@
 use super::session::{Session, SessionExpiry};
 use super::{Broker, BrokerHooks, TrieEntry};
 use crate::codec::ProtocolVersion;
+use crate::session::SentId;
 use crate::store::StoreSnapshot;
 use crate::time::Instant;
 
@@ -37,10 +38,12 @@ impl<H: BrokerHooks> Broker<H> {
                 session.queue.push_back((seq, delivery));
             }
             for (packet_id, (delivery, stage)) in stored.inflight {
-                let mut publish = delivery.message.to_publish(now, &delivery);
-                publish.packet_id = Some(packet_id);
+                let sent = SentId {
+                    packet_id,
+                    qos: delivery.qos,
+                };
                 if session.ids.reserve(packet_id) {
-                    let _ = session.outbound.restore(publish, stage, delivery);
+                    let _ = session.outbound.restore(sent, stage, delivery);
                 }
             }
             for packet_id in stored.inbound_qos2 {

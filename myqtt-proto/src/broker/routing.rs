@@ -14,7 +14,7 @@ use super::{
 };
 use crate::codec::{MqttString, Packet, PacketError, Publish, PublishAck, QoS, ReasonCode};
 use crate::server::ServerConnection;
-use crate::session::PubRecOutcome;
+use crate::session::{PubRecOutcome, SentId};
 use crate::store::StoreOp;
 use crate::time::Instant;
 use crate::topic;
@@ -656,7 +656,11 @@ pub(crate) fn send_one(
         delivery: delivery.clone(),
     });
     let qos = delivery.qos;
-    if session.outbound.insert(publish.clone(), delivery).is_err() {
+    let sent = SentId {
+        packet_id: pid,
+        qos: delivery.qos,
+    };
+    if session.outbound.insert(sent, delivery).is_err() {
         // Unreachable: the id was just allocated and the QoS is 1 or 2.
         session.ids.release(pid);
         return Ok(());

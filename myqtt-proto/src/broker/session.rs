@@ -6,7 +6,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use core::num::NonZeroU32;
 
 use crate::codec::{MqttString, ProtocolVersion, SubscriptionOptions};
-use crate::session::{InboundQos2, OutboundQos, PacketIdPool};
+use crate::session::{InboundQos2, OutboundQos, PacketIdPool, SentId};
 use crate::time::{Duration, Instant};
 use crate::topic::TopicFilter;
 
@@ -40,7 +40,8 @@ pub(crate) struct Session {
     pub(crate) connection: Option<ConnectionId>,
     pub(crate) subscriptions: BTreeMap<TopicFilter, SessionSubscription>,
     pub(crate) ids: PacketIdPool,
-    pub(crate) outbound: OutboundQos<Delivery>,
+    /// QoS 1/2 deliveries in flight; the PUBLISH is rebuilt from the delivery when resent.
+    pub(crate) outbound: OutboundQos<Delivery, SentId>,
     /// Queued deliveries with their store sequence numbers.
     pub(crate) queue: VecDeque<(u64, Delivery)>,
     pub(crate) next_seq: u64,

@@ -118,7 +118,10 @@ impl Message {
     ) -> Publish {
         let mut properties = self.properties.clone();
         if let Some(at) = self.expires_at {
-            let left = (at - now).as_millis().div_ceil(1000);
+            // [MQTT-3.3.2-6]: the time left. A message whose onward delivery started before it
+            // expired is still resent (QoS 1/2 obligations): with at least 1 s, as 0 would
+            // read as already expired.
+            let left = (at - now).as_millis().div_ceil(1000).max(1);
             properties.message_expiry_interval = Some(u32::try_from(left).unwrap_or(u32::MAX));
         }
         properties.subscription_identifiers.clear();

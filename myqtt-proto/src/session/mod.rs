@@ -12,6 +12,8 @@ mod topic_alias;
 
 pub use ack_order::{AckKind, AckOrder};
 pub use inbound::InboundQos2;
-pub use outbound::{OutboundEntry, OutboundQos, OutboundStage, PubRecOutcome, Resend};
+pub use outbound::{
+    InFlight, OutboundEntry, OutboundQos, OutboundStage, PubRecOutcome, Resend, SentId,
+};
 pub use packet_ids::PacketIdPool;
 pub use topic_alias::{AliasError, InboundAliases, OutboundAliases};

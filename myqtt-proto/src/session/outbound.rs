@@ -17,11 +17,48 @@ pub enum OutboundStage {
     AwaitPubComp,
 }
 
+/// What [`OutboundQos`] keeps of a message it tracks: a [`Publish`] as sent (the client, which
+/// resends it as is), or just its packet id and QoS ([`SentId`]: the broker, which rebuilds
+/// the PUBLISH from its own copy of the message, so a delivery does not clone one).
+pub trait InFlight {
+    /// The packet identifier it was sent with.
+    fn packet_id(&self) -> Option<PacketId>;
+    /// The QoS it was sent with.
+    fn qos(&self) -> QoS;
+}
+
+impl InFlight for Publish {
+    fn packet_id(&self) -> Option<PacketId> {
+        self.packet_id
+    }
+    fn qos(&self) -> QoS {
+        self.qos
+    }
+}
+
+/// The packet id and QoS of a PUBLISH sent, for owners that keep the message elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentId {
+    /// Packet Identifier.
+    pub packet_id: PacketId,
+    /// QoS 1 or 2.
+    pub qos: QoS,
+}
+
+impl InFlight for SentId {
+    fn packet_id(&self) -> Option<PacketId> {
+        Some(self.packet_id)
+    }
+    fn qos(&self) -> QoS {
+        self.qos
+    }
+}
+
 /// One message in flight, with the caller's tag (a token, a queue reference...).
 #[derive(Clone, Debug)]
-pub struct OutboundEntry<T> {
-    /// The PUBLISH as sent (with its packet id).
-    pub publish: Publish,
+pub struct OutboundEntry<T, M = Publish> {
+    /// The PUBLISH as sent (with its packet id), or what the owner keeps of it.
+    pub publish: M,
     /// Handshake stage.
     pub stage: OutboundStage,
     /// The caller's tag.
@@ -61,9 +98,9 @@ pub enum PubRecOutcome<T> {
 /// slots are compacted when they outnumber the live entries, so a message that is never
 /// acknowledged cannot make the queue grow without bound.
 #[derive(Clone, Debug)]
-pub struct OutboundQos<T> {
+pub struct OutboundQos<T, M = Publish> {
     /// Entries in send order; `None` for one completed out of order.
-    order: VecDeque<Option<OutboundEntry<T>>>,
+    order: VecDeque<Option<OutboundEntry<T, M>>>,
     /// Send sequence number of `order[0]`.
     first_seq: u64,
     /// Packet id -> send sequence number, for every entry in flight.
@@ -77,7 +114,7 @@ const SLACK: usize = 32;
 /// a session that once had a large window in flight does not keep it while idle.
 const KEEP_CAPACITY: usize = 64;
 
-impl<T> Default for OutboundQos<T> {
+impl<T, M> Default for OutboundQos<T, M> {
     fn default() -> Self {
         OutboundQos {
             order: VecDeque::new(),
@@ -87,7 +124,7 @@ impl<T> Default for OutboundQos<T> {
     }
 }
 
-impl<T> OutboundQos<T> {
+impl<T, M: InFlight> OutboundQos<T, M> {
     /// No message in flight.
     pub fn new() -> Self {
         Self::default()
@@ -97,8 +134,8 @@ impl<T> OutboundQos<T> {
     ///
     /// Returns the entry back if the publish is QoS 0, has no id, or the id is already in flight.
     #[allow(clippy::result_large_err)] // hands the caller's values back; never on the hot path
-    pub fn insert(&mut self, publish: Publish, tag: T) -> Result<(), (Publish, T)> {
-        let stage = match publish.qos {
+    pub fn insert(&mut self, publish: M, tag: T) -> Result<(), (M, T)> {
+        let stage = match publish.qos() {
             QoS::AtLeastOnce => OutboundStage::AwaitPubAck,
             QoS::ExactlyOnce => OutboundStage::AwaitPubRec,
             QoS::AtMostOnce => return Err((publish, tag)),
@@ -109,13 +146,8 @@ impl<T> OutboundQos<T> {
     /// Puts back a message restored from storage at `stage`, after the ones already present in
     /// the resend order. Gives the values back if the publish has no id or the id is taken.
     #[allow(clippy::result_large_err)] // hands the caller's values back; never on the hot path
-    pub fn restore(
-        &mut self,
-        publish: Publish,
-        stage: OutboundStage,
-        tag: T,
-    ) -> Result<(), (Publish, T)> {
-        let Some(id) = publish.packet_id else {
+    pub fn restore(&mut self, publish: M, stage: OutboundStage, tag: T) -> Result<(), (M, T)> {
+        let Some(id) = publish.packet_id() else {
             return Err((publish, tag));
         };
         if self.index.contains_key(&id) {
@@ -133,7 +165,7 @@ impl<T> OutboundQos<T> {
 
     /// PUBACK received: completes a QoS 1 message ([MQTT-4.3.2-1]). `None` if `id` is not a
     /// QoS 1 message in flight.
-    pub fn on_puback(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
+    pub fn on_puback(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
         match self.get(id) {
             Some(e) if e.stage == OutboundStage::AwaitPubAck => self.remove(id),
             _ => None,
@@ -160,32 +192,15 @@ impl<T> OutboundQos<T> {
     }
 
     /// PUBCOMP received: completes a QoS 2 message. `None` if `id` is not waiting for PUBCOMP.
-    pub fn on_pubcomp(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
+    pub fn on_pubcomp(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
         match self.get(id) {
             Some(e) if e.stage == OutboundStage::AwaitPubComp => self.remove(id),
             _ => None,
         }
     }
 
-    /// Everything to send again after reconnecting to a present session, in the original send
-    /// order: unacknowledged PUBLISH with DUP set, and PUBREL for released ones
-    /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-3.3.1-1]).
-    pub fn resend(&mut self) -> Vec<Resend> {
-        self.order
-            .iter_mut()
-            .flatten()
-            .map(|e| match e.stage {
-                OutboundStage::AwaitPubComp => Resend::PubRel(e.publish_id()),
-                _ => {
-                    e.publish.dup = true;
-                    Resend::Publish(e.publish.clone())
-                }
-            })
-            .collect()
-    }
-
     /// Removes every message (the session was not resumed); returns them in send order.
-    pub fn drain(&mut self) -> Vec<OutboundEntry<T>> {
+    pub fn drain(&mut self) -> Vec<OutboundEntry<T, M>> {
         self.index.clear();
         self.first_seq = 0;
         core::mem::take(&mut self.order)
@@ -195,7 +210,7 @@ impl<T> OutboundQos<T> {
     }
 
     /// The entry for `id`, if in flight.
-    pub fn get(&self, id: PacketId) -> Option<&OutboundEntry<T>> {
+    pub fn get(&self, id: PacketId) -> Option<&OutboundEntry<T, M>> {
         let at = self.position(id)?;
         self.order.get(at)?.as_ref()
     }
@@ -211,7 +226,7 @@ impl<T> OutboundQos<T> {
     }
 
     /// Entries in send order.
-    pub fn iter(&self) -> impl Iterator<Item = &OutboundEntry<T>> {
+    pub fn iter(&self) -> impl Iterator<Item = &OutboundEntry<T, M>> {
         self.order.iter().flatten()
     }
 
@@ -220,14 +235,14 @@ impl<T> OutboundQos<T> {
         usize::try_from(seq - self.first_seq).ok()
     }
 
-    fn get_mut(&mut self, id: PacketId) -> Option<&mut OutboundEntry<T>> {
+    fn get_mut(&mut self, id: PacketId) -> Option<&mut OutboundEntry<T, M>> {
         let at = self.position(id)?;
         self.order.get_mut(at)?.as_mut()
     }
 
     /// Takes `id` out of the queue, then drops the empty slots at the front and compacts or
     /// shrinks the queue when it holds far more slots than messages.
-    fn remove(&mut self, id: PacketId) -> Option<OutboundEntry<T>> {
+    fn remove(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
         let at = self.position(id)?;
         self.index.remove(&id);
         let entry = self.order.get_mut(at)?.take();
@@ -255,10 +270,29 @@ impl<T> OutboundQos<T> {
     }
 }
 
-impl<T> OutboundEntry<T> {
+impl<T> OutboundQos<T, Publish> {
+    /// Everything to send again after reconnecting to a present session, in the original send
+    /// order: unacknowledged PUBLISH with DUP set, and PUBREL for released ones
+    /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-3.3.1-1]).
+    pub fn resend(&mut self) -> Vec<Resend> {
+        self.order
+            .iter_mut()
+            .flatten()
+            .map(|e| match e.stage {
+                OutboundStage::AwaitPubComp => Resend::PubRel(e.publish_id()),
+                _ => {
+                    e.publish.dup = true;
+                    Resend::Publish(e.publish.clone())
+                }
+            })
+            .collect()
+    }
+}
+
+impl<T, M: InFlight> OutboundEntry<T, M> {
     /// The packet id of this entry (always present: [`OutboundQos::insert`] checks it).
     pub fn publish_id(&self) -> PacketId {
-        self.publish.packet_id.unwrap_or(PacketId::MIN)
+        self.publish.packet_id().unwrap_or(PacketId::MIN)
     }
 }
 
