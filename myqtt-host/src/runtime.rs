@@ -70,6 +70,32 @@ pub trait Runtime: Copy + std::fmt::Debug + Send + Sync + Sized + 'static {
 
     /// Resolves on SIGINT or SIGTERM (Ctrl-C where there are no Unix signals).
     fn stop_signal() -> BoxFuture<'static, ()>;
+
+    /// Lets the other ready tasks run before the caller continues. The default wakes the
+    /// task and returns `Pending` once, which every executor understands; a runtime whose
+    /// scheduler treats a self-wake specially overrides it.
+    fn yield_now() -> BoxFuture<'static, ()> {
+        Box::pin(YieldNow { yielded: false })
+    }
+}
+
+/// Pending once, having woken its task: see [`Runtime::yield_now`].
+#[derive(Debug)]
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.yielded {
+            return std::task::Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 /// Waits at most until `deadline` for `future`; `None` if the deadline came first.

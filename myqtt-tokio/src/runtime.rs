@@ -93,6 +93,12 @@ impl Runtime for Tokio {
     fn stop_signal() -> BoxFuture<'static, ()> {
         Box::pin(stop_signal())
     }
+
+    /// Tokio's own yield: it does not put the task in the worker's LIFO slot, so the tasks
+    /// it woke (connection writers) run first.
+    fn yield_now() -> BoxFuture<'static, ()> {
+        Box::pin(tokio::task::yield_now())
+    }
 }
 
 #[cfg(unix)]

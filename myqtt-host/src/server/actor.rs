@@ -132,6 +132,7 @@ impl<R: Runtime> Actor<R> {
         // One timer for the actor's life, moved to each new deadline.
         let mut timer = pin!(R::timer(Instant::now()));
         let mut armed: Option<Instant> = None;
+        let mut turns = 0;
         loop {
             let deadline = self.broker.poll_timeout().map(|t| self.clock.to_std(t));
             if deadline != armed {
@@ -170,6 +171,15 @@ impl<R: Runtime> Actor<R> {
                 }
             }
             self.flush();
+            // Under a stream of commands the mailbox is always ready and this task would never
+            // give the worker back: the connection writers it just woke would wait (on tokio
+            // they sit in the worker's LIFO slot, which no other worker can take), their
+            // backlogs would grow and subscribers would be congested for nothing.
+            turns += 1;
+            if turns == YIELD_EVERY {
+                turns = 0;
+                R::yield_now().await;
+            }
         }
     }
 
@@ -313,6 +323,9 @@ impl<R: Runtime> Actor<R> {
         }
     }
 }
+
+/// Commands the actor handles in a row before it lets the other tasks run.
+const YIELD_EVERY: u32 = 32;
 
 /// A connection is congested once the bytes queued for its writer pass this fraction of
 /// `max_pending_bytes` (4 MiB of the default 16 MiB): from then on QoS 0 messages to it are
