@@ -107,6 +107,8 @@ async fn fanin_persistent_subscriber() {
             "2",
             "--messages",
             "1000",
+            "--inflight",
+            "16",
             "--persistent-subscriber",
         ];
         let v = bench(port, &args).await;
