@@ -90,8 +90,9 @@ stop_broker() {
     fi
 }
 
+# Whether something listens on port $1 (and, with $2, whether process $2 does).
 listening() {
-    ss -Hltn "sport = :$1" | grep -q .
+    ss -Hltnp "sport = :$1" | grep -q "${2:+pid=$2,}"
 }
 
 cleanup() {
@@ -104,16 +105,21 @@ trap 'exit 130' INT TERM
 # Starts myqttd in mode $1 in the fresh directory $2; waits until it accepts connections.
 start_broker() {
     local mode=$1 dir=$2
+    local i
+    for ((i = 0; i < 50; i++)); do
+        listening "$PORT" || break
+        sleep 0.1
+    done
     if listening "$PORT"; then
-        die "port $PORT is already in use (a broker left over from an earlier run?)"
+        ss -ltnp "sport = :$PORT" >&2
+        die "port $PORT is in use by another process"
     fi
     mkdir -p "$dir"
     config "$mode" >"$dir/myqttd.toml"
     (cd "$dir" && exec "$myqttd_bin" -c myqttd.toml) >"$dir/log" 2>&1 &
     broker_pid=$!
-    local i
     for ((i = 0; i < 100; i++)); do
-        if listening "$PORT" && kill -0 "$broker_pid" 2>/dev/null; then
+        if listening "$PORT" "$broker_pid" && kill -0 "$broker_pid" 2>/dev/null; then
             sleep 0.2
             return 0
         fi
