@@ -9,8 +9,8 @@
 #       subscriber (myqtt-bench --persistent-subscriber --broker-pid), stop myqttd (SIGTERM:
 #       it logs its group-commit statistics as it ends)
 #
-# Writes bench/durable.jsonl (one myqtt-bench JSON line per run, plus "rep", "mode" and the
-# commit statistics parsed from myqttd's log) and bench/durable.md (medians per mode), and
+# Writes bench/durable.jsonl (one myqtt-bench JSON line per run, plus "rep", "mode", the
+# commit statistics parsed from myqttd's log and the commit thread's CPU and run-queue times) and bench/durable.md (medians per mode), and
 # prints the table.
 #
 # Usage: bench/durable.sh            (from anywhere; about 40 s on 2 cores, plus builds)
@@ -138,6 +138,26 @@ commit_stats() {
         tail -n 1
 }
 
+# Prints "<ns on a CPU> <ns waiting for a CPU>" of myqttd's commit thread so far
+# (/proc/<pid>/task/<tid>/schedstat), or nothing if it has none (in memory).
+store_thread_times() {
+    local task
+    for task in /proc/"$broker_pid"/task/*; do
+        if [[ $(cat "$task/comm" 2>/dev/null) == myqtt-store ]]; then
+            cut -d ' ' -f 1-2 "$task/schedstat"
+            return
+        fi
+    done
+}
+
+# Prints as JSON fields the commit thread's seconds on a CPU and waiting for one (run queue)
+# between the samples $1 and $2 of store_thread_times.
+store_thread_fields() {
+    [[ -n $1 && -n $2 ]] || return 0
+    printf '%s %s\n' "$1" "$2" |
+        awk '{ printf "\"store_cpu_s\":%.3f,\"store_runq_s\":%.3f,", ($3 - $1) / 1e9, ($4 - $2) / 1e9 }'
+}
+
 # --- the runs -------------------------------------------------------------------------------------
 
 args=(fanin --qos 1 --publishers "$PUBLISHERS" --messages "$messages" --inflight "$TOOL_INFLIGHT"
@@ -154,13 +174,15 @@ for ((rep = 1; rep <= reps; rep++)); do
         dir=$work/$mode-$rep
         start_broker "$mode" "$dir"
         log "rep $rep/$reps $mode: myqtt-bench ${args[*]}"
+        before=$(store_thread_times)
         line=$("$tool" "${args[@]}" --broker-pid "$broker_pid" 2>>"$work/tool.log") || true
+        store=$(store_thread_fields "$before" "$(store_thread_times)")
         stop_broker
         if [[ $line != '{'* ]]; then
             line='{"error":"myqtt-bench printed no result"}'
         fi
-        printf '{"rep":%d,"mode":"%s",%s%s\n' \
-            "$rep" "$mode" "$(commit_stats "$dir/log")" "${line#\{}" >>"$jsonl"
+        printf '{"rep":%d,"mode":"%s",%s%s%s\n' \
+            "$rep" "$mode" "$(commit_stats "$dir/log")" "$store" "${line#\{}" >>"$jsonl"
         rm -rf "$dir"
     done
 done
@@ -182,6 +204,8 @@ for r in runs:
         r["commits_per_s"] = r["commits"] / r["elapsed_s"]
     if r.get("commits"):
         r["mean_ops"] = r["ops"] / r["commits"]
+    if r.get("broker_rss_kib_after"):
+        r["rss_mib"] = r["broker_rss_kib_after"] / 1024
 by = {}
 for r in runs:
     by.setdefault(r["mode"], []).append(r)
@@ -200,10 +224,14 @@ def fmt(x):
     return f"{x:.3g}"
 
 cols = [("msgs_per_s", "msg/s"), ("broker_cpu", "broker CPU"), ("tool_cpu", "tool CPU"),
-        ("mean_ops", "ops/commit mean"), ("max_ops", "ops/commit max"),
-        ("commits_per_s", "commits/s"), ("commit_ms", "commit ms mean")]
+        ("rss_mib", "broker RSS MiB"), ("mean_ops", "ops/commit mean"),
+        ("max_ops", "ops/commit max"), ("commits_per_s", "commits/s"),
+        ("commit_ms", "commit ms mean"), ("committing_s", "s committing"),
+        ("store_cpu_s", "commit thread s on CPU"),
+        ("store_runq_s", "commit thread s waiting for a CPU")]
 out = [f"Medians of {max(r['rep'] for r in runs)} interleaved runs per row (all runs: "
-       f"{elapsed} s; load average {load_before} before, {load_after} after). CPU in cores.",
+       f"{elapsed} s; load average {load_before} before, {load_after} after). CPU in cores; "
+       "broker RSS at the end of the run; the commit thread's times span the whole run.",
        "",
        "| mode | lost (sum) |" + "".join(f" {label} |" for _, label in cols),
        "|---|---:|" + "---:|" * len(cols)]
