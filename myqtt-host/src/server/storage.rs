@@ -138,3 +138,25 @@ impl CommitStats {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_stats_count_batches_and_log_only_news() {
+        let mut stats = CommitStats::new(None);
+        let started = Instant::now();
+        stats.record(3, started);
+        stats.record(10, started);
+        stats.record(0, started);
+        assert_eq!((stats.commits, stats.ops, stats.max_ops), (3, 13, 10));
+        stats.log();
+        assert_eq!(stats.logged_commits, 3);
+        // Nothing new: no line, but the period starts again.
+        let before = stats.logged_at;
+        stats.log();
+        assert_eq!(stats.logged_commits, 3);
+        assert!(stats.logged_at >= before);
+    }
+}
