@@ -84,6 +84,40 @@ async fn fanin_all_qos() {
     server.shutdown().await;
 }
 
+/// fanin at QoS 1 to a persistent subscriber (3.1.1 and 5.0) on a broker with storage (strict
+/// durability): every message arrives, through the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanin_persistent_subscriber() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .storage(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let port = server.local_addrs()[0].port();
+    for version in ["4", "5"] {
+        let args = [
+            "fanin",
+            "--qos",
+            "1",
+            "--version",
+            version,
+            "--publishers",
+            "2",
+            "--messages",
+            "1000",
+            "--inflight",
+            "16",
+            "--persistent-subscriber",
+        ];
+        let v = bench(port, &args).await;
+        assert_eq!(v["persistent_subscriber"], true, "{v}");
+        assert_eq!((u(&v, "received"), u(&v, "lost")), (2000, 0), "{v}");
+    }
+    server.shutdown().await;
+}
+
 /// fanout 1 -> 5 at QoS 1, and the broker's CPU and memory read from /proc.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_counts_deliveries() {

@@ -200,7 +200,7 @@ impl Domain {
             );
             broker.restore(clock.now(), snapshot);
             let (durable_tx, durable_rx) = mpsc::unbounded();
-            let (batches, thread) = storage::spawn(store, durable_tx)?;
+            let (batches, thread) = storage::spawn(store, durable_tx, name.clone())?;
             actor_store = Some(batches);
             durable = Some(durable_rx);
             store_thread = Some(thread);

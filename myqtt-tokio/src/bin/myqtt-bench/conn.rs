@@ -24,6 +24,9 @@ use crate::Opts;
 
 /// Largest packet accepted from the broker.
 const MAX_PACKET: usize = 256 << 20;
+/// MQTT 5.0 Session Expiry Interval of persistent sessions, in seconds: long enough to be kept
+/// across a run, short enough that a broker forgets the sessions of earlier runs.
+const SESSION_EXPIRY_S: u32 = 300;
 
 /// A byte stream: TCP or TLS over TCP.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -36,6 +39,8 @@ pub(crate) struct Target {
     version: ProtocolVersion,
     keep_alive: u16,
     tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Whether connections ask for a persistent session (see [`Target::persistent`]).
+    persistent: bool,
 }
 
 impl Target {
@@ -67,11 +72,23 @@ impl Target {
             version,
             keep_alive: opts.keep_alive,
             tls,
+            persistent: false,
         })
     }
 
-    /// Opens a connection and completes CONNECT/CONNACK (clean start, `--keep-alive`) before
-    /// `deadline`. `read_chunk` is the receive buffer growth step: large for data
+    /// The same broker, but connections ask for a persistent session: Clean Session 0 (3.1.1)
+    /// or Clean Start 0 with a Session Expiry Interval (5.0), so that the broker keeps (and,
+    /// with persistence, stores) their subscriptions and QoS 1/2 messages. A session the
+    /// broker already had is refused: its stale messages would be counted as this run's.
+    pub(crate) fn persistent(&self) -> Target {
+        Target {
+            persistent: true,
+            ..self.clone()
+        }
+    }
+
+    /// Opens a connection and completes CONNECT/CONNACK (clean start unless
+    /// [`Target::persistent`], `--keep-alive`) before `deadline`. `read_chunk` is the receive buffer growth step: large for data
     /// connections, small for idle ones.
     pub(crate) async fn connect(
         &self,
@@ -101,11 +118,12 @@ impl Target {
             receive_maximum: u16::MAX,
         };
         let id = MqttString::try_from(client_id).map_err(io::Error::other)?;
-        let mut connect = Connect::new(self.version, id);
-        connect.keep_alive = self.keep_alive;
-        conn.queue(&Packet::Connect(Box::new(connect)))?;
+        conn.queue(&Packet::Connect(Box::new(self.connect_packet(id))))?;
         conn.flush().await?;
         match conn.recv().await? {
+            Packet::ConnAck(ack) if self.persistent && ack.session_present => Err(
+                io::Error::other(format!("the broker already had a session for {client_id}")),
+            ),
             Packet::ConnAck(ack) if !ack.reason_code.is_error() => {
                 if let Some(max) = ack.properties.receive_maximum {
                     conn.receive_maximum = max.get();
@@ -118,6 +136,19 @@ impl Target {
             ))),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// The CONNECT packet of client `id`.
+    fn connect_packet(&self, id: MqttString) -> Connect {
+        let mut connect = Connect::new(self.version, id);
+        connect.keep_alive = self.keep_alive;
+        if self.persistent {
+            connect.clean_start = false;
+            if self.version == ProtocolVersion::V5 {
+                connect.properties.session_expiry_interval = Some(SESSION_EXPIRY_S);
+            }
+        }
+        connect
     }
 }
 

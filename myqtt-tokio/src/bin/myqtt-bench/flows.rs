@@ -109,6 +109,7 @@ fn outcome(
     if opts.qos > 0 {
         f.push(("inflight", run.window.into()));
     }
+    f.push(("persistent_subscriber", opts.persistent_subscriber.into()));
     own(&mut run, &mut f);
     f.extend([
         ("elapsed_s", round3(run.elapsed_s).into()),

@@ -100,7 +100,12 @@ pub(crate) async fn run_flow(
     let qos = opts.qos();
     let tag = std::process::id();
     let ids = |kind: &str, n: usize| (0..n).map(|i| format!("bench-{tag}-{kind}-{i}")).collect();
-    let mut subs = connect_all(target, ids("sub", flow.subscribers as usize), deadline)
+    let sub_target = if opts.persistent_subscriber {
+        target.persistent()
+    } else {
+        target.clone()
+    };
+    let mut subs = connect_all(&sub_target, ids("sub", flow.subscribers as usize), deadline)
         .await
         .map_err(|e| format!("subscriber connect: {e}"))?;
     for sub in &mut subs {

@@ -89,6 +89,12 @@ pub(crate) struct Opts {
     /// fanin: messages per publisher; fanout: messages published.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) messages: u32,
+    /// fanin, fanout, latency: subscribers keep a persistent session (3.1.1 Clean Session 0,
+    /// 5.0 Clean Start 0 with a Session Expiry Interval), so a persistent broker stores their
+    /// QoS 1/2 deliveries. Client ids are unique per run; a 3.1.1 session stays on the broker
+    /// after the run.
+    #[arg(long)]
+    pub(crate) persistent_subscriber: bool,
     /// Payload size in bytes (at least 16: publisher, sequence number, send time).
     #[arg(long, default_value_t = 64)]
     pub(crate) size: usize,
