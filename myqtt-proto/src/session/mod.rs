@@ -5,6 +5,7 @@
 //! exactly-once tracking, acknowledgment ordering for manual acks, and topic alias tables.
 
 mod ack_order;
+mod id_map;
 mod inbound;
 mod outbound;
 mod packet_ids;

@@ -1,9 +1,10 @@
 //! Outbound QoS 1 and QoS 2 handshakes (MQTT 3.1.1 §4.3.2-4.3.3, MQTT 5.0 §4.3.2-4.3.3) and
 //! their resend after reconnect (MQTT 3.1.1 §4.4, MQTT 5.0 §4.4).
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use super::id_map::{IdMap, KEEP_CAPACITY};
 use crate::codec::{PacketId, Publish, QoS, ReasonCode};
 
 /// Where an outbound QoS 1/2 message is in its handshake.
@@ -104,22 +105,18 @@ pub struct OutboundQos<T, M = Publish> {
     /// Send sequence number of `order[0]`.
     first_seq: u64,
     /// Packet id -> send sequence number, for every entry in flight.
-    index: BTreeMap<PacketId, u64>,
+    index: IdMap<u64>,
 }
 
 /// Empty slots tolerated beyond the live entries before [`OutboundQos`] compacts its queue.
 const SLACK: usize = 32;
-
-/// Queue capacity (entries) kept once the queue empties; above it the memory is returned, so
-/// a session that once had a large window in flight does not keep it while idle.
-const KEEP_CAPACITY: usize = 64;
 
 impl<T, M> Default for OutboundQos<T, M> {
     fn default() -> Self {
         OutboundQos {
             order: VecDeque::new(),
             first_seq: 0,
-            index: BTreeMap::new(),
+            index: IdMap::default(),
         }
     }
 }
@@ -150,11 +147,11 @@ impl<T, M: InFlight> OutboundQos<T, M> {
         let Some(id) = publish.packet_id() else {
             return Err((publish, tag));
         };
-        if self.index.contains_key(&id) {
+        if self.index.contains_key(&id.get()) {
             return Err((publish, tag));
         }
         self.index
-            .insert(id, self.first_seq + self.order.len() as u64);
+            .insert(id.get(), self.first_seq + self.order.len() as u64);
         self.order.push_back(Some(OutboundEntry {
             publish,
             stage,
@@ -231,7 +228,7 @@ impl<T, M: InFlight> OutboundQos<T, M> {
     }
 
     fn position(&self, id: PacketId) -> Option<usize> {
-        let seq = self.index.get(&id)?;
+        let seq = self.index.get(&id.get())?;
         usize::try_from(seq - self.first_seq).ok()
     }
 
@@ -244,7 +241,7 @@ impl<T, M: InFlight> OutboundQos<T, M> {
     /// shrinks the queue when it holds far more slots than messages.
     fn remove(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
         let at = self.position(id)?;
-        self.index.remove(&id);
+        self.index.remove(&id.get());
         let entry = self.order.get_mut(at)?.take();
         while let Some(None) = self.order.front() {
             self.order.pop_front();
@@ -253,6 +250,9 @@ impl<T, M: InFlight> OutboundQos<T, M> {
         if self.order.is_empty() {
             if self.order.capacity() > KEEP_CAPACITY {
                 self.order = VecDeque::new();
+            }
+            if self.index.capacity() > KEEP_CAPACITY {
+                self.index = IdMap::default();
             }
         } else if self.order.len() > 2 * self.index.len() + SLACK {
             self.compact();
@@ -265,7 +265,7 @@ impl<T, M: InFlight> OutboundQos<T, M> {
         self.order.retain(Option::is_some);
         self.first_seq = 0;
         for (seq, entry) in self.order.iter().flatten().enumerate() {
-            self.index.insert(entry.publish_id(), seq as u64);
+            self.index.insert(entry.publish_id().get(), seq as u64);
         }
     }
 }

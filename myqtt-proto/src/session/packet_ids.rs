@@ -1,7 +1,6 @@
 //! Packet identifier allocation ([MQTT-2.3.1-2] / MQTT 5.0 [MQTT-2.2.1-3], [MQTT-2.2.1-4]).
 
-use alloc::collections::BTreeSet;
-
+use super::id_map::{IdSet, KEEP_CAPACITY};
 use crate::codec::PacketId;
 
 /// Hands out packet identifiers that are not in use, cycling through 1..=65535.
@@ -10,14 +9,14 @@ use crate::codec::PacketId;
 /// free again only when its exchange completes ([MQTT-2.3.1-3]).
 #[derive(Clone, Debug)]
 pub struct PacketIdPool {
-    in_use: BTreeSet<u16>,
+    in_use: IdSet,
     next: PacketId,
 }
 
 impl Default for PacketIdPool {
     fn default() -> Self {
         PacketIdPool {
-            in_use: BTreeSet::new(),
+            in_use: IdSet::default(),
             next: PacketId::MIN,
         }
     }
@@ -51,7 +50,11 @@ impl PacketIdPool {
 
     /// Frees `id` once its exchange is complete; returns false if it was not in use.
     pub fn release(&mut self, id: PacketId) -> bool {
-        self.in_use.remove(&id.get())
+        let released = self.in_use.remove(&id.get());
+        if self.in_use.is_empty() && self.in_use.capacity() > KEEP_CAPACITY {
+            self.in_use = IdSet::default();
+        }
+        released
     }
 
     /// Whether `id` is in use.
