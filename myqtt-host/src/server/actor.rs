@@ -23,16 +23,12 @@ use super::hooks::{ActorHooks, ClosedInfo};
 use crate::clock::Clock;
 use crate::runtime::Runtime;
 
-/// Inputs of the actor.
+/// Inputs of the actor. The rare, large variants are boxed: every connection's task holds
+/// one command in its send future for the connection's life, and the channel allocates one
+/// per message.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Opened {
-        transport: TransportInfo,
-        sink: ConnectionSink,
-        /// The CONNECT decision already taken while the router probed this domain.
-        decided: Option<ConnectDecision>,
-        reply: oneshot::Sender<Option<ConnectionId>>,
-    },
+    Opened(Box<Opening>),
     Input {
         id: ConnectionId,
         bytes: BytesMut,
@@ -42,7 +38,7 @@ pub(crate) enum Command {
     },
     Decided {
         id: ConnectionId,
-        decision: ConnectDecision,
+        decision: Box<ConnectDecision>,
     },
     Publish {
         publish: Box<Publish>,
@@ -55,6 +51,16 @@ pub(crate) enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+}
+
+/// A new connection, for [`Command::Opened`].
+#[derive(Debug)]
+pub(crate) struct Opening {
+    pub(crate) transport: TransportInfo,
+    pub(crate) sink: ConnectionSink,
+    /// The CONNECT decision already taken while the router probed this domain.
+    pub(crate) decided: Option<ConnectDecision>,
+    pub(crate) reply: oneshot::Sender<Option<ConnectionId>>,
 }
 
 struct Conn {
@@ -166,12 +172,13 @@ impl<R: Runtime> Actor<R> {
     fn handle(&mut self, cmd: Command) -> bool {
         let now = self.clock.now();
         match cmd {
-            Command::Opened {
-                transport,
-                sink,
-                decided,
-                reply,
-            } => {
+            Command::Opened(opening) => {
+                let Opening {
+                    transport,
+                    sink,
+                    decided,
+                    reply,
+                } = *opening;
                 if self.stopping {
                     let _ = reply.send(None);
                     return false;
@@ -213,7 +220,7 @@ impl<R: Runtime> Actor<R> {
                 self.broker.handle_input(now, id, &mut conn.rx);
             }
             Command::Closed { id } => self.forget(id),
-            Command::Decided { id, decision } => match decision {
+            Command::Decided { id, decision } => match *decision {
                 ConnectDecision::Accept => self.broker.accept(now, id),
                 ConnectDecision::Reject(code) => self.broker.reject(now, id, code),
                 // A handler cannot defer twice or start AUTH from here: refuse.
@@ -252,6 +259,7 @@ impl<R: Runtime> Actor<R> {
             // Detached: it ends by itself when the handler answers.
             drop(R::spawn(async move {
                 let decision = future.await;
+                let decision = Box::new(decision);
                 let _ = tx.send(Command::Decided { id, decision }).await;
             }));
         }
@@ -261,7 +269,12 @@ impl<R: Runtime> Actor<R> {
             let Some(conn) = self.conns.get(&id) else {
                 continue;
             };
-            let queued = conn.sink.pending.fetch_add(out.len(), Ordering::Relaxed) + out.len();
+            let queued = conn
+                .sink
+                .shared
+                .pending
+                .fetch_add(out.len(), Ordering::Relaxed)
+                + out.len();
             if queued > self.max_pending_bytes {
                 warn!(connection = %conn.label, queued, "slow consumer: closing");
                 conn.sink.abort();

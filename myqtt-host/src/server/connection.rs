@@ -1,20 +1,23 @@
 //! One accepted transport: a reader feeding the broker actor and a writer draining what the
 //! actor produced for it. No protocol logic: bytes in, bytes out.
 
+use std::future::poll_fn;
 use std::io;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::future::select;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{ConnectionId, TransportInfo};
 
-use super::actor::Command;
+use super::actor::{Command, Opening};
 use super::router::{self, Routes};
 use crate::runtime::Runtime;
 
@@ -27,14 +30,43 @@ pub(crate) enum Outbound {
     Close,
 }
 
-/// The actor's end of one connection.
-#[derive(Debug, Clone)]
+/// The actor's end of one connection. Dropping it aborts the connection (see
+/// [`ConnectionSink::abort`]).
+#[derive(Debug)]
 pub(crate) struct ConnectionSink {
     pub(crate) tx: mpsc::UnboundedSender<Outbound>,
+    /// Shared with the connection's task.
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What a connection's task and the actor share. One allocation: an idle connection used to
+/// hold three (the pending counter, a mutex around the abort sender, the oneshot's state).
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
     /// Bytes handed to the writer and not written yet: the slow-consumer bound.
-    pub(crate) pending: Arc<AtomicUsize>,
-    /// Drops the transport at once, whatever the writer is blocked on.
-    abort: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    pub(crate) pending: AtomicUsize,
+    /// Set when the transport must be dropped at once, whatever the writer is blocked on.
+    aborted: AtomicBool,
+    /// The connection's task, waiting for `aborted`.
+    waker: AtomicWaker,
+}
+
+impl Shared {
+    /// Resolves once [`ConnectionSink::abort`] ran or the sink was dropped.
+    async fn aborted(&self) {
+        poll_fn(|cx| {
+            if self.aborted.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            if self.aborted.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 impl ConnectionSink {
@@ -42,14 +74,15 @@ impl ConnectionSink {
     /// whose writer may be stuck behind megabytes it will never take ([`Outbound::Close`]
     /// would wait behind them).
     pub(crate) fn abort(&self) {
-        let abort = self
-            .abort
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(abort) = abort {
-            let _ = abort.send(());
-        }
+        self.shared.aborted.store(true, Ordering::Release);
+        self.shared.waker.wake();
+    }
+}
+
+impl Drop for ConnectionSink {
+    /// The actor forgot the connection (or stopped): its transport goes too.
+    fn drop(&mut self) {
+        self.abort();
     }
 }
 
@@ -127,54 +160,89 @@ where
 
 /// Serves one transport until either side closes it: picks its domain, then shuttles bytes
 /// between the socket and that domain's actor.
-pub(crate) async fn serve<R, S>(mut stream: S, transport: TransportInfo, routes: Arc<Routes>)
+pub(crate) async fn serve<R, S>(stream: S, transport: TransportInfo, routes: Arc<Routes>)
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    // Boxed: routing and the handshake with the actor run once, and their state (the router's
+    // timer and buffers, the commands being sent) would otherwise size the task's future, and
+    // so every idle connection's memory, for the connection's life. The box is freed before
+    // the connection settles into `shuttle`.
+    let Some(open) = Box::pin(open::<R, S>(stream, transport, routes)).await else {
+        return;
+    };
+    shuttle(open).await;
+}
+
+/// A connection the actor accepted.
+struct Open<S> {
+    stream: S,
+    actor: mpsc::Sender<Command>,
+    id: ConnectionId,
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    shared: Arc<Shared>,
+}
+
+/// Routes the transport to its domain and registers it with that domain's actor; `None` if
+/// either refused or the peer went away.
+async fn open<R, S>(mut stream: S, transport: TransportInfo, routes: Arc<Routes>) -> Option<Open<S>>
 where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let table = routes.current();
     drop(routes);
-    let Some(routed) = router::route::<R, S>(&mut stream, &transport, &table).await else {
-        return;
-    };
+    let routed = router::route::<R, S>(&mut stream, &transport, &table).await?;
     drop(table);
     let mut actor = routed.route.tx;
-    let (tx, mut rx) = mpsc::unbounded();
-    let pending = Arc::new(AtomicUsize::new(0));
-    let (abort, aborted) = oneshot::channel();
+    let (tx, rx) = mpsc::unbounded();
+    let shared = Arc::new(Shared::default());
     let sink = ConnectionSink {
         tx,
-        pending: pending.clone(),
-        abort: Arc::new(Mutex::new(Some(abort))),
+        shared: shared.clone(),
     };
     let (reply, id) = oneshot::channel();
-    if actor
-        .send(Command::Opened {
-            transport,
-            sink,
-            decided: routed.decided,
-            reply,
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let Ok(Some(id)) = id.await else {
-        return; // refused: too many connections, or the server is stopping
+    let opening = Opening {
+        transport,
+        sink,
+        decided: routed.decided,
+        reply,
     };
-    if !routed.first.is_empty()
-        && actor
-            .send(Command::Input {
-                id,
-                bytes: routed.first,
-            })
-            .await
-            .is_err()
-    {
-        return;
+    actor.send(Command::Opened(Box::new(opening))).await.ok()?;
+    // `None`: refused (too many connections, or the server is stopping).
+    let id = id.await.ok()??;
+    if !routed.first.is_empty() {
+        let first = Command::Input {
+            id,
+            bytes: routed.first,
+        };
+        actor.send(first).await.ok()?;
     }
+    Some(Open {
+        stream,
+        actor,
+        id,
+        rx,
+        shared,
+    })
+}
+
+/// Shuttles bytes between the socket and the actor until either side closes. What it holds
+/// lives as long as the connection: keep it small.
+async fn shuttle<S>(open: Open<S>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let Open {
+        stream,
+        mut actor,
+        id,
+        mut rx,
+        shared,
+    } = open;
     let (mut reader, mut writer) = stream.split();
+    let pending = &shared.pending;
     let write = async move {
         'write: while let Some(mut out) = rx.next().await {
             // Write everything queued, then flush once (a no-op on TCP; it pushes out TLS
@@ -203,7 +271,8 @@ where
         }
         let _ = writer.close().await;
     };
-    let mut read_actor = actor.clone();
+    // The reader borrows the one sender to the actor (a clone would allocate its own state).
+    let read_actor = &mut actor;
     let read = async move {
         let mut reads = AdaptiveReader::default();
         while let Some(chunk) = reads.next(&mut reader).await {
@@ -218,7 +287,7 @@ where
     };
     // Whichever side ends first ends the connection; an abort ends it at once (dropping the
     // writer drops the socket).
-    select(select(pin!(write), pin!(read)), aborted).await;
+    select(select(pin!(write), pin!(read)), pin!(shared.aborted())).await;
     let _ = actor.send(Command::Closed { id }).await;
 }
 

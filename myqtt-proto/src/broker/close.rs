@@ -21,7 +21,7 @@ impl<H: BrokerHooks> Broker<H> {
         self.closes.push_back(id);
         let client_id = conn.client_id.clone();
         let will = if cause.publishes_will() {
-            conn.will.take()
+            conn.will.take().map(|will| *will)
         } else {
             None
         };

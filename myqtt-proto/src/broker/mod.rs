@@ -202,7 +202,9 @@ pub(crate) struct Conn {
     pub(crate) transport: TransportInfo,
     pub(crate) client_id: Option<MqttString>,
     pub(crate) username: Option<MqttString>,
-    pub(crate) will: Option<Will>,
+    /// Boxed: most clients set no will, and an inline one (topic, payload, properties) is a
+    /// few hundred bytes in every connection.
+    pub(crate) will: Option<Box<Will>>,
     /// CONNECT waiting for a deferred decision or an AUTH exchange.
     pub(crate) pending: Option<Box<Connect>>,
     pub(crate) assigned_id: bool,
@@ -232,8 +234,11 @@ impl Conn {
 pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) config: BrokerConfig,
     pub(crate) hooks: H,
-    pub(crate) connections: BTreeMap<ConnectionId, Conn>,
-    pub(crate) sessions: BTreeMap<MqttString, Session>,
+    /// Boxed: a `BTreeMap` node holds 11 entries and sequential ids leave nodes about half
+    /// full, so an inline `Conn` (hundreds of bytes) cost nearly twice its size per idle
+    /// connection; a box costs its size plus a pointer.
+    pub(crate) connections: BTreeMap<ConnectionId, Box<Conn>>,
+    pub(crate) sessions: Sessions,
     pub(crate) subscriptions: SubscriptionTrie<SubscriberKey, TrieEntry>,
     pub(crate) retained: RetainedTree<Arc<Message>>,
     pub(crate) shared_cursor: BTreeMap<(MqttString, alloc::string::String), usize>,
@@ -247,6 +252,71 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) next_generation: u64,
     /// Scratch list of the sessions a message is routed to, reused from message to message.
     pub(crate) targets: Vec<routing::Target>,
+    /// The event queue lent to the connection being fed (see
+    /// [`ServerConnection::lend_events`]): one for the broker instead of one per connection.
+    pub(crate) wire_events: VecDeque<ServerEvent>,
+}
+
+/// The sessions by client identifier. Boxed: a `BTreeMap` node holds 11 entries and keys
+/// inserted in order leave nodes about half full, so an inline [`Session`] (about 250 bytes)
+/// cost nearly twice its size per connected client; a box costs its size plus a pointer. The
+/// methods are `BTreeMap`'s, handing out the session rather than its box.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions(BTreeMap<MqttString, Box<Session>>);
+
+impl Sessions {
+    pub(crate) fn get<Q>(&self, client_id: &Q) -> Option<&Session>
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.get(client_id).map(|s| &**s)
+    }
+
+    pub(crate) fn get_mut<Q>(&mut self, client_id: &Q) -> Option<&mut Session>
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.get_mut(client_id).map(|s| &mut **s)
+    }
+
+    pub(crate) fn contains_key<Q>(&self, client_id: &Q) -> bool
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.contains_key(client_id)
+    }
+
+    /// The session of `client_id`, made by `new` if there is none.
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        client_id: MqttString,
+        new: impl FnOnce() -> Session,
+    ) -> &mut Session {
+        self.0.entry(client_id).or_insert_with(|| Box::new(new()))
+    }
+
+    pub(crate) fn insert(&mut self, client_id: MqttString, session: Session) {
+        self.0.insert(client_id, Box::new(session));
+    }
+
+    pub(crate) fn remove<Q>(&mut self, client_id: &Q) -> Option<Session>
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.remove(client_id).map(|s| *s)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &MqttString> {
+        self.0.keys()
+    }
 }
 
 /// A packet held until the store reaches `mark` ([`Durability::Strict`]).
@@ -283,7 +353,7 @@ impl<H: BrokerHooks> Broker<H> {
             config,
             hooks,
             connections: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            sessions: Sessions::default(),
             subscriptions: SubscriptionTrie::new(),
             retained: RetainedTree::new(),
             shared_cursor: BTreeMap::new(),
@@ -304,6 +374,7 @@ impl<H: BrokerHooks> Broker<H> {
             next_assigned_id: 0,
             next_generation: 0,
             targets: Vec::new(),
+            wire_events: VecDeque::new(),
         }
     }
 
@@ -357,7 +428,7 @@ impl<H: BrokerHooks> Broker<H> {
             close_reported: false,
             held_acks: 0,
         };
-        self.connections.insert(id, conn);
+        self.connections.insert(id, Box::new(conn));
         self.after_wire(now, id);
         Ok(id)
     }
@@ -367,6 +438,7 @@ impl<H: BrokerHooks> Broker<H> {
         let Some(conn) = self.connections.get_mut(&connection) else {
             return;
         };
+        conn.wire.lend_events(&mut self.wire_events);
         conn.wire.handle_input(now, rx);
         self.after_wire(now, connection);
     }
@@ -500,6 +572,7 @@ impl<H: BrokerHooks> Broker<H> {
                 return;
             };
             let Some(event) = conn.wire.poll_event() else {
+                conn.wire.reclaim_events(&mut self.wire_events);
                 break;
             };
             match event {

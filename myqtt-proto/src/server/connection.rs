@@ -130,6 +130,11 @@ pub struct ServerConnection {
     /// ([MQTT-3.1.4-5] 3.1.1 / [MQTT-3.1.4-6] 5.0). Also keeps a partial packet left then.
     held: BytesMut,
     tx: Vec<u8>,
+    /// Events not polled yet. Empty between inputs: the [`Broker`](crate::broker::Broker)
+    /// lends it one shared buffer for each input and takes it back once drained
+    /// ([`ServerConnection::lend_events`]), so an idle connection holds no event storage (a
+    /// queue grown by the CONNECT would otherwise keep four ~200-byte slots for the
+    /// connection's life).
     events: VecDeque<ServerEvent>,
 }
 
@@ -498,6 +503,27 @@ impl ServerConnection {
     #[must_use = "events carry the client's packets"]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
+    }
+
+    /// Lets the event queue use `buffer`'s storage while it is empty and smaller: the owner of
+    /// many connections keeps one buffer and moves it to the connection it feeds, instead of
+    /// every connection keeping its own. Take it back with
+    /// [`reclaim_events`](Self::reclaim_events).
+    pub(crate) fn lend_events(&mut self, buffer: &mut VecDeque<ServerEvent>) {
+        if self.events.is_empty() && self.events.capacity() < buffer.capacity() {
+            core::mem::swap(&mut self.events, buffer);
+        }
+    }
+
+    /// Once every event was polled: leaves the queue without storage, handing it to `buffer`
+    /// if it is larger than what `buffer` has (the smaller one is freed).
+    pub(crate) fn reclaim_events(&mut self, buffer: &mut VecDeque<ServerEvent>) {
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            let events = core::mem::take(&mut self.events);
+            if events.capacity() > buffer.capacity() {
+                *buffer = events;
+            }
+        }
     }
 
     fn close(&mut self, cause: CloseCause) {
