@@ -3,16 +3,16 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::future::select;
-use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{ConnectionId, TransportInfo};
@@ -86,9 +86,9 @@ impl Drop for ConnectionSink {
     }
 }
 
-/// Bytes read per socket read while the peer sends little. They go into an array inside the
-/// connection's task and are copied into a chunk of their own size, so an idle connection
-/// holds no read buffer on the heap (10,000 idle connections used to pin 16 KiB each, twice).
+/// Bytes read per socket read while the peer sends little. They go into an array on the stack
+/// of the poll that reads them and are copied into a chunk of their own size, so an idle
+/// connection holds no read buffer (10,000 idle connections used to pin 16 KiB each, twice).
 const SMALL_READ: usize = 512;
 
 /// Bytes read per socket read while the peer sends a lot: a small read that comes back full
@@ -97,46 +97,43 @@ const SMALL_READ: usize = 512;
 const LARGE_READ: usize = 16 * 1024;
 
 /// Reads a transport in chunks sized to the traffic (see [`SMALL_READ`], [`LARGE_READ`]).
+#[derive(Default)]
 struct AdaptiveReader {
-    /// Lives in the connection task's future: no allocation of its own.
-    small: [u8; SMALL_READ],
     large: Option<BytesMut>,
-}
-
-impl Default for AdaptiveReader {
-    fn default() -> Self {
-        AdaptiveReader {
-            small: [0; SMALL_READ],
-            large: None,
-        }
-    }
 }
 
 impl AdaptiveReader {
     /// The next chunk read; `None` at the end of the stream or on an error.
-    async fn next<S: AsyncRead + Unpin>(&mut self, reader: &mut S) -> Option<BytesMut> {
+    fn poll_next<S: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut S,
+    ) -> Poll<Option<BytesMut>> {
         if let Some(buf) = &mut self.large {
             if buf.len() < LARGE_READ {
                 buf.resize(LARGE_READ, 0);
             }
-            let n = match reader.read(buf).await {
-                Ok(0) | Err(_) => return None,
+            let n = match ready!(Pin::new(reader).poll_read(cx, buf)) {
+                Ok(0) | Err(_) => return Poll::Ready(None),
                 Ok(n) => n,
             };
             let chunk = buf.split_to(n);
             if n < SMALL_READ {
                 self.large = None;
             }
-            return Some(chunk);
+            return Poll::Ready(Some(chunk));
         }
-        let n = match reader.read(&mut self.small).await {
-            Ok(0) | Err(_) => return None,
+        // On the stack of this poll only: `poll_read` may get another buffer at every poll,
+        // so a read that is pending (an idle connection's, for its whole life) holds none.
+        let mut small = [0; SMALL_READ];
+        let n = match ready!(Pin::new(reader).poll_read(cx, &mut small)) {
+            Ok(0) | Err(_) => return Poll::Ready(None),
             Ok(n) => n,
         };
         if n == SMALL_READ {
             self.large = Some(BytesMut::zeroed(LARGE_READ));
         }
-        Some(BytesMut::from(&self.small[..n]))
+        Poll::Ready(Some(BytesMut::from(&small[..n])))
     }
 }
 
@@ -165,19 +162,20 @@ where
     R: Runtime,
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    // Boxed: routing and the handshake with the actor run once, and their state (the router's
-    // timer and buffers, the commands being sent) would otherwise size the task's future, and
-    // so every idle connection's memory, for the connection's life. The box is freed before
-    // the connection settles into `shuttle`.
-    let Some(open) = Box::pin(open::<R, S>(stream, transport, routes)).await else {
+    let Some(open) = open::<R, S>(stream, transport, routes).await else {
         return;
     };
-    shuttle(open).await;
+    // A task of its own: routing and the handshake with the actor run once, and their state
+    // (the router's timer and buffers, the commands being sent, this function's arguments)
+    // would otherwise size the task, and so every idle connection's memory, for the
+    // connection's life. This task ends here and is freed.
+    drop(R::spawn(shuttle(open)));
 }
 
 /// A connection the actor accepted.
 struct Open<S> {
-    stream: S,
+    reader: ReadHalf<S>,
+    writer: WriteHalf<S>,
     actor: mpsc::Sender<Command>,
     id: ConnectionId,
     rx: mpsc::UnboundedReceiver<Outbound>,
@@ -219,8 +217,10 @@ where
         };
         actor.send(first).await.ok()?;
     }
+    let (reader, writer) = stream.split();
     Some(Open {
-        stream,
+        reader,
+        writer,
         actor,
         id,
         rx,
@@ -228,21 +228,17 @@ where
     })
 }
 
-/// Shuttles bytes between the socket and the actor until either side closes. What it holds
-/// lives as long as the connection: keep it small.
-async fn shuttle<S>(open: Open<S>)
+/// Shuttles bytes between the socket and the actor until either side closes. Its future is
+/// what an idle connection's task holds for the connection's life: keep it small. `open` is
+/// used in place, not moved into locals (the argument stays in the future anyway, a moved
+/// copy would double it).
+async fn shuttle<S>(mut open: Open<S>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let Open {
-        stream,
-        mut actor,
-        id,
-        mut rx,
-        shared,
-    } = open;
-    let (mut reader, mut writer) = stream.split();
-    let pending = &shared.pending;
+    let id = open.id;
+    let pending = &open.shared.pending;
+    let (rx, writer) = (&mut open.rx, &mut open.writer);
     let write = async move {
         'write: while let Some(mut out) = rx.next().await {
             // Write everything queued, then flush once (a no-op on TCP; it pushes out TLS
@@ -271,12 +267,11 @@ where
         }
         let _ = writer.close().await;
     };
-    // The reader borrows the one sender to the actor (a clone would allocate its own state).
-    let read_actor = &mut actor;
+    let (reader, actor) = (&mut open.reader, &mut open.actor);
     let read = async move {
         let mut reads = AdaptiveReader::default();
-        while let Some(chunk) = reads.next(&mut reader).await {
-            if read_actor
+        while let Some(chunk) = poll_fn(|cx| reads.poll_next(cx, reader)).await {
+            if actor
                 .send(Command::Input { id, bytes: chunk })
                 .await
                 .is_err()
@@ -287,8 +282,10 @@ where
     };
     // Whichever side ends first ends the connection; an abort ends it at once (dropping the
     // writer drops the socket).
-    select(select(pin!(write), pin!(read)), pin!(shared.aborted())).await;
-    let _ = actor.send(Command::Closed { id }).await;
+    select(select(pin!(write), pin!(read)), pin!(open.shared.aborted())).await;
+    // The transport goes before the actor hears of it.
+    drop((open.reader, open.writer, open.rx));
+    let _ = open.actor.send(Command::Closed { id }).await;
 }
 
 /// Identifies the connection in logs.
