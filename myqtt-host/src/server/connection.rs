@@ -1,9 +1,9 @@
 //! One accepted transport: a reader feeding the broker actor and a writer draining what the
 //! actor produced for it. No protocol logic: bytes in, bytes out.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
@@ -11,8 +11,7 @@ use std::task::{Context, Poll, ready};
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_util::future::select;
-use futures_util::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures_util::io::AsyncReadExt;
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{ConnectionId, TransportInfo};
@@ -52,20 +51,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Resolves once [`ConnectionSink::abort`] ran or the sink was dropped.
-    async fn aborted(&self) {
-        poll_fn(|cx| {
-            if self.aborted.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
-            self.waker.register(cx.waker());
-            if self.aborted.load(Ordering::Acquire) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+    /// Ready once [`ConnectionSink::abort`] ran or the sink was dropped.
+    fn poll_aborted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        if self.aborted.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -172,14 +168,121 @@ where
     drop(R::spawn(shuttle(open)));
 }
 
-/// A connection the actor accepted.
+/// A connection the actor accepted, and the state of shuttling its bytes: what an idle
+/// connection's task holds for the connection's life. Driven by hand ([`Open::poll_shuttle`])
+/// rather than by `async` reader and writer futures: those needed the stream split in two
+/// halves behind a shared lock (an allocation) and kept room in the task for every state
+/// they pass through (a command being sent, a write in progress), idle or not.
 struct Open<S> {
-    reader: ReadHalf<S>,
-    writer: WriteHalf<S>,
+    stream: S,
     actor: mpsc::Sender<Command>,
     id: ConnectionId,
     rx: mpsc::UnboundedReceiver<Outbound>,
     shared: Arc<Shared>,
+    reads: AdaptiveReader,
+    write: WriteState,
+}
+
+/// Where the writer is.
+enum WriteState {
+    /// Waiting for bytes from the actor.
+    Idle,
+    /// Writing `bytes` (`written` of them so far).
+    Writing { bytes: Vec<u8>, written: usize },
+    /// Flushing what was written (a no-op on TCP; it pushes out TLS records and WebSocket
+    /// frames), once nothing more is queued.
+    Flushing,
+    /// Closing the transport: the actor said so, it is gone, or a write failed.
+    Closing,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Open<S> {
+    /// Ready when the connection is over: the writer closed the transport, the reader hit its
+    /// end (or the actor is gone), or the actor aborted it. Polls in that order.
+    fn poll_shuttle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.poll_write(cx).is_ready() || self.poll_read(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        self.shared.poll_aborted(cx)
+    }
+
+    /// Writes everything queued, then flushes once; ready once the transport is closed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match &mut self.write {
+                WriteState::Idle => {
+                    self.write = match ready!(self.rx.poll_next_unpin(cx)) {
+                        Some(out) => Self::next(out),
+                        None => WriteState::Closing,
+                    };
+                }
+                WriteState::Writing { bytes, written } => {
+                    let mut failed = false;
+                    while *written < bytes.len() {
+                        match ready!(Pin::new(&mut self.stream).poll_write(cx, &bytes[*written..]))
+                        {
+                            Ok(0) | Err(_) => {
+                                failed = true;
+                                break;
+                            }
+                            Ok(n) => *written += n,
+                        }
+                    }
+                    self.shared
+                        .pending
+                        .fetch_sub(bytes.len(), Ordering::Relaxed);
+                    self.write = if failed {
+                        WriteState::Closing
+                    } else {
+                        match self.rx.try_recv() {
+                            Ok(out) => Self::next(out),
+                            // Empty or closed: flush what was written.
+                            Err(_) => WriteState::Flushing,
+                        }
+                    };
+                }
+                WriteState::Flushing => {
+                    self.write = match ready!(Pin::new(&mut self.stream).poll_flush(cx)) {
+                        Ok(()) => WriteState::Idle,
+                        Err(_) => WriteState::Closing,
+                    };
+                }
+                WriteState::Closing => {
+                    let _ = ready!(Pin::new(&mut self.stream).poll_close(cx));
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+
+    /// The writer's state for the next thing from the actor.
+    fn next(out: Outbound) -> WriteState {
+        match out {
+            Outbound::Bytes(bytes) => WriteState::Writing { bytes, written: 0 },
+            Outbound::Close => WriteState::Closing,
+        }
+    }
+
+    /// Hands what the socket delivers to the actor, one chunk whenever the actor can take a
+    /// command (`SinkExt::send` waited for the same readiness after handing over, before the
+    /// next read); ready at the end of the stream, on an error, or once the actor is gone.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if ready!(self.actor.poll_ready(cx)).is_err() {
+                return Poll::Ready(());
+            }
+            let Some(chunk) = ready!(self.reads.poll_next(cx, &mut self.stream)) else {
+                return Poll::Ready(());
+            };
+            let input = Command::Input {
+                id: self.id,
+                bytes: chunk,
+            };
+            if self.actor.start_send(input).is_err() {
+                return Poll::Ready(());
+            }
+        }
+    }
 }
 
 /// Routes the transport to its domain and registers it with that domain's actor; `None` if
@@ -217,75 +320,32 @@ where
         };
         actor.send(first).await.ok()?;
     }
-    let (reader, writer) = stream.split();
     Some(Open {
-        reader,
-        writer,
+        stream,
         actor,
         id,
         rx,
         shared,
+        reads: AdaptiveReader::default(),
+        write: WriteState::Idle,
     })
 }
 
-/// Shuttles bytes between the socket and the actor until either side closes. Its future is
-/// what an idle connection's task holds for the connection's life: keep it small. `open` is
-/// used in place, not moved into locals (the argument stays in the future anyway, a moved
-/// copy would double it).
-async fn shuttle<S>(mut open: Open<S>)
+/// Shuttles bytes between the socket and the actor until either side closes or the actor
+/// aborts the connection, then tells the actor. Its future is what an idle connection's task
+/// holds for the connection's life: `open` and little else. Not an `async fn`: that would
+/// keep its argument twice, as argument and as the local it is moved into.
+#[allow(clippy::manual_async_fn)]
+fn shuttle<S>(mut open: Open<S>) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let id = open.id;
-    let pending = &open.shared.pending;
-    let (rx, writer) = (&mut open.rx, &mut open.writer);
-    let write = async move {
-        'write: while let Some(mut out) = rx.next().await {
-            // Write everything queued, then flush once (a no-op on TCP; it pushes out TLS
-            // records and WebSocket frames).
-            loop {
-                match out {
-                    Outbound::Bytes(bytes) => {
-                        let n = bytes.len();
-                        let result = writer.write_all(&bytes).await;
-                        pending.fetch_sub(n, Ordering::Relaxed);
-                        if result.is_err() {
-                            break 'write;
-                        }
-                    }
-                    Outbound::Close => break 'write,
-                }
-                match rx.try_recv() {
-                    Ok(next) => out = next,
-                    // Empty or closed: flush what was written.
-                    Err(_) => break,
-                }
-            }
-            if writer.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.close().await;
-    };
-    let (reader, actor) = (&mut open.reader, &mut open.actor);
-    let read = async move {
-        let mut reads = AdaptiveReader::default();
-        while let Some(chunk) = poll_fn(|cx| reads.poll_next(cx, reader)).await {
-            if actor
-                .send(Command::Input { id, bytes: chunk })
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    };
-    // Whichever side ends first ends the connection; an abort ends it at once (dropping the
-    // writer drops the socket).
-    select(select(pin!(write), pin!(read)), pin!(open.shared.aborted())).await;
-    // The transport goes before the actor hears of it.
-    drop((open.reader, open.writer, open.rx));
-    let _ = open.actor.send(Command::Closed { id }).await;
+    async move {
+        poll_fn(|cx| open.poll_shuttle(cx)).await;
+        // The transport goes before the actor hears of it.
+        drop((open.stream, open.rx));
+        let _ = open.actor.send(Command::Closed { id: open.id }).await;
+    }
 }
 
 /// Identifies the connection in logs.
