@@ -66,9 +66,9 @@ pub(crate) struct Opening {
 struct Conn {
     sink: ConnectionSink,
     rx: BytesMut,
-    label: String,
-    /// User Name, once the client is connected (for the disconnect log line).
-    username: Option<String>,
+    /// User Name, once the client is connected (for the disconnect log line). The connection's
+    /// log label is not kept here: the broker knows the peer address (see [`Actor::label`]).
+    username: Option<Box<str>>,
     /// Whether the CONNECT was accepted (`on_disconnect` runs only for those).
     connected: bool,
 }
@@ -90,6 +90,8 @@ pub(crate) struct Actor<R> {
     /// Boxed: a `BTreeMap` node holds 11 entries and sequential ids leave nodes about half
     /// full, so an inline `Conn` cost nearly twice its size per idle connection.
     conns: BTreeMap<ConnectionId, Box<Conn>>,
+    /// The label of the connection being forgotten, taken before the broker drops it.
+    closing: Option<(ConnectionId, String)>,
     stopping: bool,
     runtime: PhantomData<fn() -> R>,
 }
@@ -120,6 +122,7 @@ impl<R: Runtime> Actor<R> {
             durable: None,
             domain: None,
             conns: BTreeMap::new(),
+            closing: None,
             stopping: false,
             runtime: PhantomData,
         }
@@ -195,7 +198,6 @@ impl<R: Runtime> Actor<R> {
                         let conn = Conn {
                             sink,
                             rx: BytesMut::new(),
-                            label,
                             username: None,
                             connected: false,
                         };
@@ -276,7 +278,7 @@ impl<R: Runtime> Actor<R> {
                 .fetch_add(out.len(), Ordering::Relaxed)
                 + out.len();
             if queued > self.max_pending_bytes {
-                warn!(connection = %conn.label, queued, "slow consumer: closing");
+                warn!(connection = %self.label(id), queued, "slow consumer: closing");
                 conn.sink.abort();
                 self.forget(id);
                 continue;
@@ -305,12 +307,29 @@ impl<R: Runtime> Actor<R> {
     /// The transport of `id` is gone: tell the broker, report what that caused while the
     /// connection's details are still known, then drop them.
     fn forget(&mut self, id: ConnectionId) {
+        // Its label, for the events below: the broker forgets the peer address first.
+        self.closing = Some((id, self.label(id)));
         self.broker.handle_closed(self.clock.now(), id);
         self.broker.hooks_mut().predecided.remove(&id);
         while let Some(event) = self.broker.poll_event() {
             self.on_event(&event);
         }
+        self.closing = None;
         self.conns.remove(&id);
+    }
+
+    /// Identifies connection `id` in logs ("#id peer", or "#id" once it is gone).
+    fn label(&self, id: ConnectionId) -> String {
+        if !self.conns.contains_key(&id) {
+            return format!("#{}", id.0);
+        }
+        if let Some(client) = self.broker.client(id) {
+            return describe(id, client.transport);
+        }
+        match &self.closing {
+            Some((closing, label)) if *closing == id => label.clone(),
+            _ => format!("#{}", id.0),
+        }
     }
 
     fn domain_label(&self) -> &str {
@@ -320,11 +339,6 @@ impl<R: Runtime> Actor<R> {
     /// Logs a broker event (one line per connect and disconnect, with client id, user, peer and
     /// domain) and runs the `on_disconnect` handler.
     fn on_event(&mut self, event: &BrokerEvent) {
-        let label = |conns: &BTreeMap<ConnectionId, Box<Conn>>, id: &ConnectionId| {
-            conns
-                .get(id)
-                .map_or_else(|| format!("#{}", id.0), |c| c.label.clone())
-        };
         let domain = self.domain_label();
         match event {
             BrokerEvent::ClientConnected {
@@ -335,9 +349,9 @@ impl<R: Runtime> Actor<R> {
                 let username = self
                     .broker
                     .client(*connection)
-                    .and_then(|c| c.username.map(str::to_owned));
+                    .and_then(|c| c.username.map(Box::from));
                 info!(
-                    connection = %label(&self.conns, connection),
+                    connection = %self.label(*connection),
                     client_id = %client_id,
                     user = username.as_deref().unwrap_or("-"),
                     domain,
@@ -358,7 +372,7 @@ impl<R: Runtime> Actor<R> {
                 let user = conn.and_then(|c| c.username.as_deref());
                 let was_connected = conn.is_some_and(|c| c.connected);
                 info!(
-                    connection = %label(&self.conns, connection),
+                    connection = %self.label(*connection),
                     client_id = client_id.as_deref().unwrap_or("-"),
                     user = user.unwrap_or("-"),
                     domain,

@@ -113,6 +113,15 @@ pub enum ServerEvent {
     Closed(CloseCause),
 }
 
+/// The topic alias tables of a connection (5.0).
+#[derive(Debug, Default)]
+struct TopicAliases {
+    /// Aliases the client set, up to the Topic Alias Maximum we announced.
+    inbound: InboundAliases,
+    /// Aliases we set, up to the client's Topic Alias Maximum.
+    outbound: OutboundAliases,
+}
+
 /// One client connection, server side. See the [module docs](super).
 #[derive(Debug)]
 pub struct ServerConnection {
@@ -122,8 +131,10 @@ pub struct ServerConnection {
     keep_alive: u16,
     last_received: Instant,
     connect_deadline: Instant,
-    inbound_aliases: InboundAliases,
-    outbound_aliases: OutboundAliases,
+    /// Topic alias tables (5.0), made when one of them may hold aliases: boxed because most
+    /// connections use none, and the two tables inline cost every connection 64 bytes.
+    /// `None` is both tables with a maximum of 0.
+    aliases: Option<Box<TopicAliases>>,
     client_max_packet_size: Option<u32>,
     /// Bytes received after CONNECT and before the decision on it: clients may send packets
     /// without waiting for CONNACK; they are processed once accepted and dropped if refused
@@ -148,8 +159,7 @@ impl ServerConnection {
             keep_alive: 0,
             last_received: now,
             connect_deadline: now + config.connect_timeout,
-            inbound_aliases: InboundAliases::new(0),
-            outbound_aliases: OutboundAliases::new(0),
+            aliases: None,
             client_max_packet_size: None,
             held: BytesMut::new(),
             tx: Vec::new(),
@@ -283,7 +293,12 @@ impl ServerConnection {
                 self.close(CloseCause::ClientDisconnect(d))
             }
             (ServerState::Connected, Packet::Publish(mut p)) => {
-                if let Err(e) = self.inbound_aliases.resolve(&mut p) {
+                let resolved = match &mut self.aliases {
+                    Some(aliases) => aliases.inbound.resolve(&mut p),
+                    // A maximum of 0: refuses any alias, stores nothing.
+                    None => InboundAliases::new(0).resolve(&mut p),
+                };
+                if let Err(e) = resolved {
                     self.violation(e.reason_code(), None);
                     return;
                 }
@@ -314,7 +329,10 @@ impl ServerConnection {
         self.state = ServerState::Connecting;
         if self.version.is_v5() {
             self.client_max_packet_size = connect.properties.maximum_packet_size.map(|n| n.get());
-            self.inbound_aliases.reset(self.config.topic_alias_maximum);
+            let maximum = self.config.topic_alias_maximum;
+            if let Some(aliases) = self.aliases(maximum) {
+                aliases.inbound.reset(maximum);
+            }
         }
         self.events.push_back(ServerEvent::Connect(connect));
     }
@@ -333,11 +351,14 @@ impl ServerConnection {
         {
             self.keep_alive = ka;
         }
-        self.outbound_aliases.reset(if self.version.is_v5() {
+        let maximum = if self.version.is_v5() {
             outbound_alias_maximum
         } else {
             0
-        });
+        };
+        if let Some(aliases) = self.aliases(maximum) {
+            aliases.outbound.reset(maximum);
+        }
         self.state = ServerState::Connected;
         self.last_received = now;
         self.send_packet(now, &Packet::from(connack));
@@ -375,9 +396,14 @@ impl ServerConnection {
         if !self.publish_fits(publish) {
             return false;
         }
-        let ok = if self.outbound_aliases.is_enabled() {
+        let outbound = self
+            .aliases
+            .as_mut()
+            .map(|aliases| &mut aliases.outbound)
+            .filter(|outbound| outbound.is_enabled());
+        let ok = if let Some(outbound) = outbound {
             let mut aliased = publish.clone();
-            self.outbound_aliases.apply(&mut aliased);
+            outbound.apply(&mut aliased);
             aliased.encode_to(self.version, &mut self.tx).is_ok()
         } else {
             publish.encode_to(self.version, &mut self.tx).is_ok()
@@ -492,6 +518,15 @@ impl ServerConnection {
             out.append(&mut self.tx);
         }
         n
+    }
+
+    /// The alias tables, to set one to `maximum`: made if it is not 0, `None` if they do not
+    /// exist and it is 0 (nothing to reset).
+    fn aliases(&mut self, maximum: u16) -> Option<&mut TopicAliases> {
+        if maximum > 0 && self.aliases.is_none() {
+            self.aliases = Some(Box::default());
+        }
+        self.aliases.as_deref_mut()
     }
 
     /// Whether bytes wait in the transmit buffer.
