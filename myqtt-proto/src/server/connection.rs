@@ -125,7 +125,11 @@ struct TopicAliases {
 /// One client connection, server side. See the [module docs](super).
 #[derive(Debug)]
 pub struct ServerConnection {
-    config: ServerConnectionConfig,
+    /// [`ServerConnectionConfig::max_packet_size`] (the rest of the configuration is used up
+    /// at creation and not kept).
+    max_packet_size: usize,
+    /// [`ServerConnectionConfig::topic_alias_maximum`].
+    topic_alias_maximum: u16,
     state: ServerState,
     version: ProtocolVersion,
     keep_alive: u16,
@@ -139,7 +143,10 @@ pub struct ServerConnection {
     /// Bytes received after CONNECT and before the decision on it: clients may send packets
     /// without waiting for CONNACK; they are processed once accepted and dropped if refused
     /// ([MQTT-3.1.4-5] 3.1.1 / [MQTT-3.1.4-6] 5.0). Also keeps a partial packet left then.
-    held: BytesMut,
+    ///
+    /// Boxed, and `None` when empty: only clients that send before CONNACK use it, and a
+    /// `BytesMut` is 32 bytes in every connection.
+    held: Option<Box<BytesMut>>,
     tx: Vec<u8>,
     /// Events not polled yet. Empty between inputs: the [`Broker`](crate::broker::Broker)
     /// lends it one shared buffer for each input and takes it back once drained
@@ -153,7 +160,8 @@ impl ServerConnection {
     /// A connection whose transport just opened.
     pub fn new(now: Instant, config: ServerConnectionConfig) -> Self {
         ServerConnection {
-            config,
+            max_packet_size: config.max_packet_size,
+            topic_alias_maximum: config.topic_alias_maximum,
             state: ServerState::AwaitConnect,
             version: ProtocolVersion::V3_1_1,
             keep_alive: 0,
@@ -161,7 +169,7 @@ impl ServerConnection {
             connect_deadline: now + config.connect_timeout,
             aliases: None,
             client_max_packet_size: None,
-            held: BytesMut::new(),
+            held: None,
             tx: Vec::new(),
             events: VecDeque::new(),
         }
@@ -190,24 +198,32 @@ impl ServerConnection {
     /// Bytes arrived from the client. Consumes whole packets; poll events and transmit after.
     /// Bytes that follow CONNECT wait inside until the broker accepts or rejects it.
     pub fn handle_input(&mut self, now: Instant, rx: &mut BytesMut) {
-        if !self.held.is_empty() || self.state == ServerState::Connecting {
-            if self.held.len() + rx.len() > self.config.max_packet_size.saturating_mul(2) {
+        let held_len = self.held.as_ref().map_or(0, |held| held.len());
+        if held_len > 0 || self.state == ServerState::Connecting {
+            if held_len + rx.len() > self.max_packet_size.saturating_mul(2) {
                 // Far more than one packet piled up before CONNACK: refuse to buffer it.
                 self.violation(ReasonCode::QuotaExceeded, None);
                 return;
             }
-            self.held.extend_from_slice(rx);
+            let mut held = self.held.take().map_or_else(BytesMut::new, |held| *held);
+            held.extend_from_slice(rx);
             rx.clear();
-            let mut held = core::mem::take(&mut self.held);
             self.decode_from(now, &mut held);
-            self.held = held;
+            self.hold(held);
             return;
         }
         self.decode_from(now, rx);
         if self.state == ServerState::Connecting && !rx.is_empty() {
-            self.held.extend_from_slice(rx);
+            let mut held = BytesMut::new();
+            held.extend_from_slice(rx);
             rx.clear();
+            self.hold(held);
         }
+    }
+
+    /// Keeps `held` for later if it is not empty.
+    fn hold(&mut self, held: BytesMut) {
+        self.held = (!held.is_empty()).then(|| Box::new(held));
     }
 
     /// Decodes packets until input runs out, the connection closes, or CONNECT awaits its
@@ -215,8 +231,7 @@ impl ServerConnection {
     fn decode_from(&mut self, now: Instant, rx: &mut BytesMut) {
         while self.state != ServerState::Closed {
             if self.state == ServerState::Connecting {
-                let next =
-                    crate::codec::FixedHeader::parse(rx, self.version, self.config.max_packet_size);
+                let next = crate::codec::FixedHeader::parse(rx, self.version, self.max_packet_size);
                 let auth_or_disconnect = matches!(
                     next,
                     Ok(h) if matches!(h.packet_type, crate::codec::PacketType::Auth | crate::codec::PacketType::Disconnect)
@@ -225,7 +240,7 @@ impl ServerConnection {
                     break;
                 }
             }
-            match Packet::decode(rx, self.version, self.config.max_packet_size) {
+            match Packet::decode(rx, self.version, self.max_packet_size) {
                 Ok(packet) => {
                     self.last_received = now;
                     self.handle_packet(packet);
@@ -329,7 +344,7 @@ impl ServerConnection {
         self.state = ServerState::Connecting;
         if self.version.is_v5() {
             self.client_max_packet_size = connect.properties.maximum_packet_size.map(|n| n.get());
-            let maximum = self.config.topic_alias_maximum;
+            let maximum = self.topic_alias_maximum;
             if let Some(aliases) = self.aliases(maximum) {
                 aliases.inbound.reset(maximum);
             }
@@ -362,10 +377,10 @@ impl ServerConnection {
         self.state = ServerState::Connected;
         self.last_received = now;
         self.send_packet(now, &Packet::from(connack));
-        if !self.held.is_empty() {
-            let mut held = core::mem::take(&mut self.held);
+        if let Some(held) = self.held.take() {
+            let mut held = *held;
             self.decode_from(now, &mut held);
-            self.held = held;
+            self.hold(held);
         }
     }
 
@@ -375,7 +390,7 @@ impl ServerConnection {
             return;
         }
         let code = connack.reason_code;
-        self.held.clear();
+        self.held = None;
         self.send_packet(now, &Packet::from(connack));
         self.close(CloseCause::Refused(code));
     }
