@@ -244,7 +244,7 @@ impl<R: Runtime> Actor<R> {
                 }
                 self.flush();
                 for conn in self.conns.values() {
-                    let _ = conn.sink.tx.unbounded_send(Outbound::Close);
+                    conn.sink.send(Outbound::Close);
                 }
                 let _ = reply.send(());
                 return true;
@@ -283,11 +283,11 @@ impl<R: Runtime> Actor<R> {
                 self.forget(id);
                 continue;
             }
-            let _ = conn.sink.tx.unbounded_send(Outbound::Bytes(out));
+            conn.sink.send(Outbound::Bytes(out));
         }
         while let Some(id) = self.broker.poll_close() {
             if let Some(conn) = self.conns.get(&id) {
-                let _ = conn.sink.tx.unbounded_send(Outbound::Close);
+                conn.sink.send(Outbound::Close);
             }
         }
         while let Some(event) = self.broker.poll_event() {

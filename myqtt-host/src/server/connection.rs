@@ -1,19 +1,20 @@
 //! One accepted transport: a reader feeding the broker actor and a writer draining what the
 //! actor produced for it. No protocol logic: bytes in, bytes out.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::SinkExt;
 use futures_util::io::AsyncReadExt;
 use futures_util::task::AtomicWaker;
-use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{ConnectionId, TransportInfo};
 
 use super::actor::{Command, Opening};
@@ -33,30 +34,78 @@ pub(crate) enum Outbound {
 /// [`ConnectionSink::abort`]).
 #[derive(Debug)]
 pub(crate) struct ConnectionSink {
-    pub(crate) tx: mpsc::UnboundedSender<Outbound>,
     /// Shared with the connection's task.
     pub(crate) shared: Arc<Shared>,
 }
 
 /// What a connection's task and the actor share. One allocation: an idle connection used to
-/// hold three (the pending counter, a mutex around the abort sender, the oneshot's state).
+/// hold five (the pending counter, a mutex around the abort sender, the oneshot's state, an
+/// unbounded channel's state and its queue's stub node).
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// Bytes handed to the writer and not written yet: the slow-consumer bound.
     pub(crate) pending: AtomicUsize,
+    /// What the actor sent for the writer, in order (a channel, without allocations of its
+    /// own while empty).
+    queue: Mutex<Queue>,
     /// Set when the transport must be dropped at once, whatever the writer is blocked on.
     aborted: AtomicBool,
-    /// The connection's task, waiting for `aborted`.
+    /// The connection's task, waiting for the queue or `aborted`.
     waker: AtomicWaker,
 }
 
+/// See [`Shared::queue`].
+#[derive(Debug, Default)]
+struct Queue {
+    /// Left without storage whenever the writer drains it (at most one allocation per burst,
+    /// where the channel allocated a node per item).
+    items: VecDeque<Outbound>,
+    /// The sink was dropped: nothing more will come.
+    sender_gone: bool,
+    /// The connection's task ended: what is sent is dropped.
+    receiver_gone: bool,
+}
+
+/// What [`Shared::take`] found.
+enum Taken {
+    /// The next thing the actor sent.
+    Item(Outbound),
+    /// Nothing yet.
+    Empty,
+    /// Nothing, and nothing more will come.
+    Ended,
+}
+
 impl Shared {
-    /// Ready once [`ConnectionSink::abort`] ran or the sink was dropped.
-    fn poll_aborted(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.aborted.load(Ordering::Acquire) {
-            return Poll::Ready(());
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the next thing the actor sent.
+    fn take(&self) -> Taken {
+        let mut queue = self.queue();
+        match queue.items.pop_front() {
+            Some(out) => {
+                if queue.items.is_empty() {
+                    queue.items = VecDeque::new();
+                }
+                Taken::Item(out)
+            }
+            None if queue.sender_gone => Taken::Ended,
+            None => Taken::Empty,
         }
-        self.waker.register(cx.waker());
+    }
+
+    /// The connection's task ended: drops what is queued and what will be sent.
+    fn close_queue(&self) {
+        let mut queue = self.queue();
+        queue.receiver_gone = true;
+        queue.items = VecDeque::new();
+    }
+
+    /// Ready once [`ConnectionSink::abort`] ran or the sink was dropped.
+    /// (After the task's waker was registered.)
+    fn poll_aborted(&self) -> Poll<()> {
         if self.aborted.load(Ordering::Acquire) {
             Poll::Ready(())
         } else {
@@ -66,6 +115,18 @@ impl Shared {
 }
 
 impl ConnectionSink {
+    /// Queues `out` for the connection's writer (dropped if the connection ended).
+    pub(crate) fn send(&self, out: Outbound) {
+        {
+            let mut queue = self.shared.queue();
+            if queue.receiver_gone {
+                return;
+            }
+            queue.items.push_back(out);
+        }
+        self.shared.waker.wake();
+    }
+
     /// Closes the transport now, discarding what is queued: for a peer that stopped reading,
     /// whose writer may be stuck behind megabytes it will never take ([`Outbound::Close`]
     /// would wait behind them).
@@ -78,6 +139,7 @@ impl ConnectionSink {
 impl Drop for ConnectionSink {
     /// The actor forgot the connection (or stopped): its transport goes too.
     fn drop(&mut self) {
+        self.shared.queue().sender_gone = true;
         self.abort();
     }
 }
@@ -177,7 +239,6 @@ struct Open<S> {
     stream: S,
     actor: mpsc::Sender<Command>,
     id: ConnectionId,
-    rx: mpsc::UnboundedReceiver<Outbound>,
     shared: Arc<Shared>,
     reads: AdaptiveReader,
     write: WriteState,
@@ -200,10 +261,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Open<S> {
     /// Ready when the connection is over: the writer closed the transport, the reader hit its
     /// end (or the actor is gone), or the actor aborted it. Polls in that order.
     fn poll_shuttle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Before looking at the queue and the abort flag: the actor wakes it after changing
+        // either.
+        self.shared.waker.register(cx.waker());
         if self.poll_write(cx).is_ready() || self.poll_read(cx).is_ready() {
             return Poll::Ready(());
         }
-        self.shared.poll_aborted(cx)
+        self.shared.poll_aborted()
     }
 
     /// Writes everything queued, then flushes once; ready once the transport is closed.
@@ -211,9 +275,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Open<S> {
         loop {
             match &mut self.write {
                 WriteState::Idle => {
-                    self.write = match ready!(self.rx.poll_next_unpin(cx)) {
-                        Some(out) => Self::next(out),
-                        None => WriteState::Closing,
+                    self.write = match self.shared.take() {
+                        Taken::Item(out) => Self::next(out),
+                        Taken::Empty => return Poll::Pending,
+                        Taken::Ended => WriteState::Closing,
                     };
                 }
                 WriteState::Writing { bytes, written } => {
@@ -234,10 +299,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Open<S> {
                     self.write = if failed {
                         WriteState::Closing
                     } else {
-                        match self.rx.try_recv() {
-                            Ok(out) => Self::next(out),
-                            // Empty or closed: flush what was written.
-                            Err(_) => WriteState::Flushing,
+                        match self.shared.take() {
+                            Taken::Item(out) => Self::next(out),
+                            // Empty or ended: flush what was written.
+                            Taken::Empty | Taken::Ended => WriteState::Flushing,
                         }
                     };
                 }
@@ -297,10 +362,8 @@ where
     let routed = router::route::<R, S>(&mut stream, &transport, &table).await?;
     drop(table);
     let mut actor = routed.route.tx;
-    let (tx, rx) = mpsc::unbounded();
     let shared = Arc::new(Shared::default());
     let sink = ConnectionSink {
-        tx,
         shared: shared.clone(),
     };
     let (reply, id) = oneshot::channel();
@@ -324,7 +387,6 @@ where
         stream,
         actor,
         id,
-        rx,
         shared,
         reads: AdaptiveReader::default(),
         write: WriteState::Idle,
@@ -343,7 +405,8 @@ where
     async move {
         poll_fn(|cx| open.poll_shuttle(cx)).await;
         // The transport goes before the actor hears of it.
-        drop((open.stream, open.rx));
+        drop(open.stream);
+        open.shared.close_queue();
         let _ = open.actor.send(Command::Closed { id: open.id }).await;
     }
 }
