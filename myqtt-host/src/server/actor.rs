@@ -15,42 +15,34 @@ use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use myqtt_proto::broker::{Broker, BrokerEvent, ConnectDecision, ConnectionId, TransportInfo};
-use myqtt_proto::codec::{Packet, PacketError, Publish, ReasonCode};
+use myqtt_proto::codec::{Publish, ReasonCode};
 use myqtt_proto::store::StoreOp;
 use tracing::{debug, info, warn};
 
 use super::connection::{ConnectionSink, Outbound, describe};
+use super::framing::Framed;
 use super::hooks::{ActorHooks, ClosedInfo};
 use crate::clock::Clock;
 use crate::runtime::Runtime;
 
-/// Inputs of the actor.
+/// Inputs of the actor. The rare, large variants are boxed: every connection's task holds
+/// one command in its send future for the connection's life, and the channel allocates one
+/// per message.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Opened {
-        transport: TransportInfo,
-        sink: ConnectionSink,
-        /// The CONNECT decision already taken while the router probed this domain.
-        decided: Option<ConnectDecision>,
-        reply: oneshot::Sender<Option<ConnectionId>>,
-    },
+    Opened(Box<Opening>),
+    /// What one read of the connection produced: packets its task decoded, then raw frames
+    /// (see `super::framing`).
     Input {
         id: ConnectionId,
-        bytes: BytesMut,
-    },
-    /// Packets the connection's task decoded itself (see `super::framing`).
-    Packets {
-        id: ConnectionId,
-        packets: Vec<Packet>,
-        /// The error that ended decoding after `packets`.
-        error: Option<PacketError>,
+        input: Framed,
     },
     Closed {
         id: ConnectionId,
     },
     Decided {
         id: ConnectionId,
-        decision: ConnectDecision,
+        decision: Box<ConnectDecision>,
     },
     Publish {
         publish: Box<Publish>,
@@ -65,12 +57,22 @@ pub(crate) enum Command {
     },
 }
 
+/// A new connection, for [`Command::Opened`].
+#[derive(Debug)]
+pub(crate) struct Opening {
+    pub(crate) transport: TransportInfo,
+    pub(crate) sink: ConnectionSink,
+    /// The CONNECT decision already taken while the router probed this domain.
+    pub(crate) decided: Option<ConnectDecision>,
+    pub(crate) reply: oneshot::Sender<Option<ConnectionId>>,
+}
+
 struct Conn {
     sink: ConnectionSink,
     rx: BytesMut,
-    label: String,
-    /// User Name, once the client is connected (for the disconnect log line).
-    username: Option<String>,
+    /// User Name, once the client is connected (for the disconnect log line). The connection's
+    /// log label is not kept here: the broker knows the peer address (see [`Actor::label`]).
+    username: Option<Box<str>>,
     /// Whether the CONNECT was accepted (`on_disconnect` runs only for those).
     connected: bool,
 }
@@ -89,7 +91,11 @@ pub(crate) struct Actor<R> {
     pub(crate) durable: Option<mpsc::UnboundedReceiver<u64>>,
     /// The domain's name for log lines (`None`: the default domain).
     pub(crate) domain: Option<Arc<str>>,
-    conns: BTreeMap<ConnectionId, Conn>,
+    /// Boxed: a `BTreeMap` node holds 11 entries and sequential ids leave nodes about half
+    /// full, so an inline `Conn` cost nearly twice its size per idle connection.
+    conns: BTreeMap<ConnectionId, Box<Conn>>,
+    /// The label of the connection being forgotten, taken before the broker drops it.
+    closing: Option<(ConnectionId, String)>,
     /// Connections the broker was told are congested (see [`Actor::update_congestion`]).
     congested: Vec<Congested>,
     stopping: bool,
@@ -122,6 +128,7 @@ impl<R: Runtime> Actor<R> {
             durable: None,
             domain: None,
             conns: BTreeMap::new(),
+            closing: None,
             congested: Vec::new(),
             stopping: false,
             runtime: PhantomData,
@@ -187,12 +194,13 @@ impl<R: Runtime> Actor<R> {
     fn handle(&mut self, cmd: Command) -> bool {
         let now = self.clock.now();
         match cmd {
-            Command::Opened {
-                transport,
-                sink,
-                decided,
-                reply,
-            } => {
+            Command::Opened(opening) => {
+                let Opening {
+                    transport,
+                    sink,
+                    decided,
+                    reply,
+                } = *opening;
                 if self.stopping {
                     let _ = reply.send(None);
                     return false;
@@ -204,16 +212,13 @@ impl<R: Runtime> Actor<R> {
                         if let Some(decision) = decided {
                             self.broker.hooks_mut().predecided.insert(id, decision);
                         }
-                        self.conns.insert(
-                            id,
-                            Conn {
-                                sink,
-                                rx: BytesMut::new(),
-                                label,
-                                username: None,
-                                connected: false,
-                            },
-                        );
+                        let conn = Conn {
+                            sink,
+                            rx: BytesMut::new(),
+                            username: None,
+                            connected: false,
+                        };
+                        self.conns.insert(id, Box::new(conn));
                         let _ = reply.send(Some(id));
                     }
                     Err(e) => {
@@ -222,22 +227,34 @@ impl<R: Runtime> Actor<R> {
                     }
                 }
             }
-            Command::Input { id, bytes } => {
+            Command::Input { id, input } => {
+                let Framed {
+                    packets,
+                    error,
+                    raw,
+                } = input;
+                if !packets.is_empty() || error.is_some() {
+                    self.broker.handle_packets(now, id, packets, error);
+                }
+                if raw.is_empty() {
+                    return false;
+                }
                 let Some(conn) = self.conns.get_mut(&id) else {
                     return false;
                 };
                 if conn.rx.is_empty() {
-                    conn.rx = bytes;
+                    conn.rx = raw;
                 } else {
-                    conn.rx.extend_from_slice(&bytes);
+                    conn.rx.extend_from_slice(&raw);
                 }
                 self.broker.handle_input(now, id, &mut conn.rx);
-            }
-            Command::Packets { id, packets, error } => {
-                self.broker.handle_packets(now, id, packets, error)
+                if conn.rx.is_empty() {
+                    // An empty view still pins the read chunk it was cut from.
+                    conn.rx = BytesMut::new();
+                }
             }
             Command::Closed { id } => self.forget(id),
-            Command::Decided { id, decision } => match decision {
+            Command::Decided { id, decision } => match *decision {
                 ConnectDecision::Accept => self.broker.accept(now, id),
                 ConnectDecision::Reject(code) => self.broker.reject(now, id, code),
                 // A handler cannot defer twice or start AUTH from here: refuse.
@@ -259,7 +276,7 @@ impl<R: Runtime> Actor<R> {
                 }
                 self.flush();
                 for conn in self.conns.values() {
-                    let _ = conn.sink.tx.unbounded_send(Outbound::Close);
+                    conn.sink.send(Outbound::Close);
                 }
                 let _ = reply.send(());
                 return true;
@@ -276,6 +293,7 @@ impl<R: Runtime> Actor<R> {
             // Detached: it ends by itself when the handler answers.
             drop(R::spawn(async move {
                 let decision = future.await;
+                let decision = Box::new(decision);
                 let _ = tx.send(Command::Decided { id, decision }).await;
             }));
         }
@@ -285,18 +303,23 @@ impl<R: Runtime> Actor<R> {
             let Some(conn) = self.conns.get(&id) else {
                 continue;
             };
-            let queued = conn.sink.pending.fetch_add(out.len(), Ordering::Relaxed) + out.len();
+            let queued = conn
+                .sink
+                .shared
+                .pending
+                .fetch_add(out.len(), Ordering::Relaxed)
+                + out.len();
             if queued > self.max_pending_bytes {
-                warn!(connection = %conn.label, queued, "slow consumer: closing");
+                warn!(connection = %self.label(id), queued, "slow consumer: closing");
                 conn.sink.abort();
                 self.forget(id);
                 continue;
             }
-            let _ = conn.sink.tx.unbounded_send(Outbound::Bytes(out));
+            conn.sink.send(Outbound::Bytes(out));
             if queued > self.max_pending_bytes / CONGESTED_AT
                 && !self.congested.iter().any(|c| c.id == id)
             {
-                debug!(connection = %conn.label, queued, "congested: dropping QoS 0 to it");
+                debug!(connection = %self.label(id), queued, "congested: dropping QoS 0 to it");
                 self.congested.push(Congested {
                     id,
                     lowest: queued,
@@ -308,7 +331,7 @@ impl<R: Runtime> Actor<R> {
         self.update_congestion();
         while let Some(id) = self.broker.poll_close() {
             if let Some(conn) = self.conns.get(&id) {
-                let _ = conn.sink.tx.unbounded_send(Outbound::Close);
+                conn.sink.send(Outbound::Close);
             }
         }
         while let Some(event) = self.broker.poll_event() {
@@ -368,7 +391,7 @@ impl<R: Runtime> Actor<R> {
             let Some(conn) = conns.get(&c.id) else {
                 return false;
             };
-            let pending = conn.sink.pending.load(Ordering::Relaxed);
+            let pending = conn.sink.shared.pending.load(Ordering::Relaxed);
             if pending <= relieved {
                 broker.set_congested(c.id, false);
                 return false;
@@ -385,7 +408,7 @@ impl<R: Runtime> Actor<R> {
         for id in stalled {
             if let Some(conn) = self.conns.get(&id) {
                 warn!(
-                    connection = %conn.label,
+                    connection = %self.label(id),
                     stalled_s = STALLED_FOR.as_secs(),
                     "slow consumer: closing (its backlog did not shrink)"
                 );
@@ -398,12 +421,29 @@ impl<R: Runtime> Actor<R> {
     /// The transport of `id` is gone: tell the broker, report what that caused while the
     /// connection's details are still known, then drop them.
     fn forget(&mut self, id: ConnectionId) {
+        // Its label, for the events below: the broker forgets the peer address first.
+        self.closing = Some((id, self.label(id)));
         self.broker.handle_closed(self.clock.now(), id);
         self.broker.hooks_mut().predecided.remove(&id);
         while let Some(event) = self.broker.poll_event() {
             self.on_event(&event);
         }
+        self.closing = None;
         self.conns.remove(&id);
+    }
+
+    /// Identifies connection `id` in logs ("#id peer", or "#id" once it is gone).
+    fn label(&self, id: ConnectionId) -> String {
+        if !self.conns.contains_key(&id) {
+            return format!("#{}", id.0);
+        }
+        if let Some(client) = self.broker.client(id) {
+            return describe(id, client.transport);
+        }
+        match &self.closing {
+            Some((closing, label)) if *closing == id => label.clone(),
+            _ => format!("#{}", id.0),
+        }
     }
 
     fn domain_label(&self) -> &str {
@@ -413,11 +453,6 @@ impl<R: Runtime> Actor<R> {
     /// Logs a broker event (one line per connect and disconnect, with client id, user, peer and
     /// domain) and runs the `on_disconnect` handler.
     fn on_event(&mut self, event: &BrokerEvent) {
-        let label = |conns: &BTreeMap<ConnectionId, Conn>, id: &ConnectionId| {
-            conns
-                .get(id)
-                .map_or_else(|| format!("#{}", id.0), |c| c.label.clone())
-        };
         let domain = self.domain_label();
         match event {
             BrokerEvent::ClientConnected {
@@ -428,9 +463,9 @@ impl<R: Runtime> Actor<R> {
                 let username = self
                     .broker
                     .client(*connection)
-                    .and_then(|c| c.username.map(str::to_owned));
+                    .and_then(|c| c.username.map(Box::from));
                 info!(
-                    connection = %label(&self.conns, connection),
+                    connection = %self.label(*connection),
                     client_id = %client_id,
                     user = username.as_deref().unwrap_or("-"),
                     domain,
@@ -442,7 +477,7 @@ impl<R: Runtime> Actor<R> {
                     conn.connected = true;
                     // From here on the connection's task decodes its packets itself.
                     if let Some(decoding) = self.broker.transport_decoding(*connection) {
-                        let _ = conn.sink.decoding.set(decoding);
+                        let _ = conn.sink.shared.decoding.set(decoding);
                     }
                 }
             }
@@ -455,7 +490,7 @@ impl<R: Runtime> Actor<R> {
                 let user = conn.and_then(|c| c.username.as_deref());
                 let was_connected = conn.is_some_and(|c| c.connected);
                 info!(
-                    connection = %label(&self.conns, connection),
+                    connection = %self.label(*connection),
                     client_id = client_id.as_deref().unwrap_or("-"),
                     user = user.unwrap_or("-"),
                     domain,

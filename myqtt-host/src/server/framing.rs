@@ -26,6 +26,13 @@ pub(crate) struct Framed {
     pub(crate) raw: BytesMut,
 }
 
+impl Framed {
+    /// Nothing for the actor.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.packets.is_empty() && self.error.is_none() && self.raw.is_empty()
+    }
+}
+
 /// The framing state of one connection.
 #[derive(Debug)]
 pub(crate) struct Framer {

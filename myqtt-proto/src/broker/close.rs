@@ -21,7 +21,7 @@ impl<H: BrokerHooks> Broker<H> {
         self.closes.push_back(id);
         let client_id = conn.client_id.clone();
         let will = if cause.publishes_will() {
-            conn.will.take()
+            conn.will.take().map(|will| *will)
         } else {
             None
         };
@@ -69,7 +69,7 @@ impl<H: BrokerHooks> Broker<H> {
                 self.wills
                     .insert(client_id.clone(), PendingWill { will, generation });
                 self.timers
-                    .insert((due, Timer::Will(client_id.clone(), generation)));
+                    .insert((due, Timer::will(client_id.clone(), generation)));
             }
         }
         match expiry {
@@ -81,7 +81,7 @@ impl<H: BrokerHooks> Broker<H> {
                     session.expires_at = Some(now + d);
                 }
                 self.timers
-                    .insert((now + d, Timer::SessionExpiry(client_id, generation)));
+                    .insert((now + d, Timer::session_expiry(client_id, generation)));
             }
             SessionExpiry::Never => {}
         }

@@ -257,10 +257,9 @@ impl<H: BrokerHooks> Broker<H> {
             return;
         }
         let generation = self.fresh_generation();
-        let session = self
-            .sessions
-            .entry(client_id.clone())
-            .or_insert_with(|| Session::new(client_id.clone(), version, expiry));
+        let session = self.sessions.get_or_insert_with(client_id.clone(), || {
+            Session::new(client_id.clone(), version, expiry)
+        });
         let was_persistent = session.expiry != SessionExpiry::OnClose;
         session.connection = Some(id);
         session.version = version;
@@ -292,7 +291,7 @@ impl<H: BrokerHooks> Broker<H> {
         let Some(conn) = self.connections.get_mut(&id) else {
             return;
         };
-        conn.will = connect.will.clone();
+        conn.will = connect.will.clone().map(Box::new);
         conn.connect_session_expiry = connect.properties.session_expiry_interval.unwrap_or(0);
         let mut ack = ConnAck {
             session_present,

@@ -76,11 +76,37 @@ pub(crate) struct TrieEntry {
 }
 
 /// Timers, fired lazily: each entry is checked against the current state when it runs.
+/// Every connection has one in [`Broker::timers`]: the session timers are boxed so that an
+/// entry is 24 bytes rather than 56 (a `BTreeSet` node holds 11, about half full).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     Connection(ConnectionId),
-    Will(MqttString, u64),
-    SessionExpiry(MqttString, u64),
+    Will(Box<SessionTimer>),
+    SessionExpiry(Box<SessionTimer>),
+}
+
+/// A will or session expiry timer: the session and its generation when it was set (a
+/// later generation invalidates it). Ordered as the pair.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SessionTimer {
+    pub(crate) client_id: MqttString,
+    pub(crate) generation: u64,
+}
+
+impl Timer {
+    pub(crate) fn will(client_id: MqttString, generation: u64) -> Self {
+        Timer::Will(Box::new(SessionTimer {
+            client_id,
+            generation,
+        }))
+    }
+
+    pub(crate) fn session_expiry(client_id: MqttString, generation: u64) -> Self {
+        Timer::SessionExpiry(Box::new(SessionTimer {
+            client_id,
+            generation,
+        }))
+    }
 }
 
 /// A will waiting for its delay (MQTT 5.0 §3.1.3.2.2).
@@ -204,7 +230,9 @@ pub(crate) struct Conn {
     pub(crate) transport: TransportInfo,
     pub(crate) client_id: Option<MqttString>,
     pub(crate) username: Option<MqttString>,
-    pub(crate) will: Option<Will>,
+    /// Boxed: most clients set no will, and an inline one (topic, payload, properties) is a
+    /// few hundred bytes in every connection.
+    pub(crate) will: Option<Box<Will>>,
     /// CONNECT waiting for a deferred decision or an AUTH exchange.
     pub(crate) pending: Option<Box<Connect>>,
     pub(crate) assigned_id: bool,
@@ -234,8 +262,11 @@ impl Conn {
 pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) config: BrokerConfig,
     pub(crate) hooks: H,
-    pub(crate) connections: BTreeMap<ConnectionId, Conn>,
-    pub(crate) sessions: BTreeMap<MqttString, Session>,
+    /// Boxed: a `BTreeMap` node holds 11 entries and sequential ids leave nodes about half
+    /// full, so an inline `Conn` (hundreds of bytes) cost nearly twice its size per idle
+    /// connection; a box costs its size plus a pointer.
+    pub(crate) connections: BTreeMap<ConnectionId, Box<Conn>>,
+    pub(crate) sessions: Sessions,
     pub(crate) subscriptions: SubscriptionTrie<SubscriberKey, TrieEntry>,
     pub(crate) retained: RetainedTree<Arc<Message>>,
     pub(crate) shared_cursor: BTreeMap<(MqttString, alloc::string::String), usize>,
@@ -249,6 +280,71 @@ pub struct Broker<H: BrokerHooks = AllowAll> {
     pub(crate) next_generation: u64,
     /// Scratch list of the sessions a message is routed to, reused from message to message.
     pub(crate) targets: Vec<routing::Target>,
+    /// The event queue lent to the connection being fed (see
+    /// [`ServerConnection::lend_events`]): one for the broker instead of one per connection.
+    pub(crate) wire_events: VecDeque<ServerEvent>,
+}
+
+/// The sessions by client identifier. Boxed: a `BTreeMap` node holds 11 entries and keys
+/// inserted in order leave nodes about half full, so an inline [`Session`] (about 250 bytes)
+/// cost nearly twice its size per connected client; a box costs its size plus a pointer. The
+/// methods are `BTreeMap`'s, handing out the session rather than its box.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions(BTreeMap<MqttString, Box<Session>>);
+
+impl Sessions {
+    pub(crate) fn get<Q>(&self, client_id: &Q) -> Option<&Session>
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.get(client_id).map(|s| &**s)
+    }
+
+    pub(crate) fn get_mut<Q>(&mut self, client_id: &Q) -> Option<&mut Session>
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.get_mut(client_id).map(|s| &mut **s)
+    }
+
+    pub(crate) fn contains_key<Q>(&self, client_id: &Q) -> bool
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.contains_key(client_id)
+    }
+
+    /// The session of `client_id`, made by `new` if there is none.
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        client_id: MqttString,
+        new: impl FnOnce() -> Session,
+    ) -> &mut Session {
+        self.0.entry(client_id).or_insert_with(|| Box::new(new()))
+    }
+
+    pub(crate) fn insert(&mut self, client_id: MqttString, session: Session) {
+        self.0.insert(client_id, Box::new(session));
+    }
+
+    pub(crate) fn remove<Q>(&mut self, client_id: &Q) -> Option<Session>
+    where
+        MqttString: core::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.remove(client_id).map(|s| *s)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &MqttString> {
+        self.0.keys()
+    }
 }
 
 /// A packet held until the store reaches `mark` ([`Durability::Strict`]).
@@ -285,7 +381,7 @@ impl<H: BrokerHooks> Broker<H> {
             config,
             hooks,
             connections: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            sessions: Sessions::default(),
             subscriptions: SubscriptionTrie::new(),
             retained: RetainedTree::new(),
             shared_cursor: BTreeMap::new(),
@@ -307,6 +403,7 @@ impl<H: BrokerHooks> Broker<H> {
             next_assigned_id: 0,
             next_generation: 0,
             targets: Vec::new(),
+            wire_events: VecDeque::new(),
         }
     }
 
@@ -360,7 +457,7 @@ impl<H: BrokerHooks> Broker<H> {
             close_reported: false,
             held_acks: 0,
         };
-        self.connections.insert(id, conn);
+        self.connections.insert(id, Box::new(conn));
         self.after_wire(now, id);
         Ok(id)
     }
@@ -370,6 +467,7 @@ impl<H: BrokerHooks> Broker<H> {
         let Some(conn) = self.connections.get_mut(&connection) else {
             return;
         };
+        conn.wire.lend_events(&mut self.wire_events);
         conn.wire.handle_input(now, rx);
         self.after_wire(now, connection);
     }
@@ -457,10 +555,8 @@ impl<H: BrokerHooks> Broker<H> {
                     conn.wire.handle_timeout(now);
                     self.after_wire(now, id);
                 }
-                Timer::Will(client_id, generation) => self.fire_will(now, &client_id, generation),
-                Timer::SessionExpiry(client_id, generation) => {
-                    self.expire_session(now, &client_id, generation)
-                }
+                Timer::Will(t) => self.fire_will(now, &t.client_id, t.generation),
+                Timer::SessionExpiry(t) => self.expire_session(now, &t.client_id, t.generation),
             }
         }
     }
@@ -554,6 +650,7 @@ impl<H: BrokerHooks> Broker<H> {
                 return;
             };
             let Some(event) = conn.wire.poll_event() else {
+                conn.wire.reclaim_events(&mut self.wire_events);
                 break;
             };
             match event {

@@ -55,7 +55,7 @@ impl<H: BrokerHooks> Broker<H> {
                 session.expires_at = Some(now + d);
                 self.timers.insert((
                     now + d,
-                    super::Timer::SessionExpiry(client_id.clone(), generation),
+                    super::Timer::session_expiry(client_id.clone(), generation),
                 ));
             }
             self.sessions.insert(client_id, session);

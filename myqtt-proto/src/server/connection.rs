@@ -113,23 +113,46 @@ pub enum ServerEvent {
     Closed(CloseCause),
 }
 
+/// The topic alias tables of a connection (5.0).
+#[derive(Debug, Default)]
+struct TopicAliases {
+    /// Aliases the client set, up to the Topic Alias Maximum we announced.
+    inbound: InboundAliases,
+    /// Aliases we set, up to the client's Topic Alias Maximum.
+    outbound: OutboundAliases,
+}
+
 /// One client connection, server side. See the [module docs](super).
 #[derive(Debug)]
 pub struct ServerConnection {
-    config: ServerConnectionConfig,
+    /// [`ServerConnectionConfig::max_packet_size`] (the rest of the configuration is used up
+    /// at creation and not kept).
+    max_packet_size: usize,
+    /// [`ServerConnectionConfig::topic_alias_maximum`].
+    topic_alias_maximum: u16,
     state: ServerState,
     version: ProtocolVersion,
     keep_alive: u16,
     last_received: Instant,
     connect_deadline: Instant,
-    inbound_aliases: InboundAliases,
-    outbound_aliases: OutboundAliases,
+    /// Topic alias tables (5.0), made when one of them may hold aliases: boxed because most
+    /// connections use none, and the two tables inline cost every connection 64 bytes.
+    /// `None` is both tables with a maximum of 0.
+    aliases: Option<Box<TopicAliases>>,
     client_max_packet_size: Option<u32>,
     /// Bytes received after CONNECT and before the decision on it: clients may send packets
     /// without waiting for CONNACK; they are processed once accepted and dropped if refused
     /// ([MQTT-3.1.4-5] 3.1.1 / [MQTT-3.1.4-6] 5.0). Also keeps a partial packet left then.
-    held: BytesMut,
+    ///
+    /// Boxed, and `None` when empty: only clients that send before CONNACK use it, and a
+    /// `BytesMut` is 32 bytes in every connection.
+    held: Option<Box<BytesMut>>,
     tx: Vec<u8>,
+    /// Events not polled yet. Empty between inputs: the [`Broker`](crate::broker::Broker)
+    /// lends it one shared buffer for each input and takes it back once drained
+    /// ([`ServerConnection::lend_events`]), so an idle connection holds no event storage (a
+    /// queue grown by the CONNECT would otherwise keep four ~200-byte slots for the
+    /// connection's life).
     events: VecDeque<ServerEvent>,
 }
 
@@ -137,16 +160,16 @@ impl ServerConnection {
     /// A connection whose transport just opened.
     pub fn new(now: Instant, config: ServerConnectionConfig) -> Self {
         ServerConnection {
-            config,
+            max_packet_size: config.max_packet_size,
+            topic_alias_maximum: config.topic_alias_maximum,
             state: ServerState::AwaitConnect,
             version: ProtocolVersion::V3_1_1,
             keep_alive: 0,
             last_received: now,
             connect_deadline: now + config.connect_timeout,
-            inbound_aliases: InboundAliases::new(0),
-            outbound_aliases: OutboundAliases::new(0),
+            aliases: None,
             client_max_packet_size: None,
-            held: BytesMut::new(),
+            held: None,
             tx: Vec::new(),
             events: VecDeque::new(),
         }
@@ -175,36 +198,39 @@ impl ServerConnection {
     /// Bytes arrived from the client. Consumes whole packets; poll events and transmit after.
     /// Bytes that follow CONNECT wait inside until the broker accepts or rejects it.
     pub fn handle_input(&mut self, now: Instant, rx: &mut BytesMut) {
-        if !self.held.is_empty() || self.state == ServerState::Connecting {
-            if self.held.len() + rx.len() > self.config.max_packet_size.saturating_mul(2) {
+        let held_len = self.held.as_ref().map_or(0, |held| held.len());
+        if held_len > 0 || self.state == ServerState::Connecting {
+            if held_len + rx.len() > self.max_packet_size.saturating_mul(2) {
                 // Far more than one packet piled up before CONNACK: refuse to buffer it.
                 self.violation(ReasonCode::QuotaExceeded, None);
                 return;
             }
-            self.held.extend_from_slice(rx);
+            let mut held = self.held.take().map_or_else(BytesMut::new, |held| *held);
+            held.extend_from_slice(rx);
             rx.clear();
-            let mut held = core::mem::take(&mut self.held);
             self.decode_from(now, &mut held);
-            self.held = held;
+            self.hold(held);
             return;
         }
         self.decode_from(now, rx);
         if self.state == ServerState::Connecting && !rx.is_empty() {
-            self.held.extend_from_slice(rx);
+            let mut held = BytesMut::new();
+            held.extend_from_slice(rx);
             rx.clear();
+            self.hold(held);
         }
     }
 
     /// A packet the transport decoded itself, with the version and maximum size that
     /// [`ServerConnection::transport_decoding`] gave, after every byte that came before it was
     /// passed to [`ServerConnection::handle_input`]. Handled exactly like the same packet
-    /// arriving as bytes; a transport that fails to decode passes the bytes on instead, so
-    /// the error is answered here.
+    /// arriving as bytes; a transport that fails to decode reports the error to
+    /// [`ServerConnection::handle_decode_error`].
     pub fn handle_decoded(&mut self, now: Instant, packet: Packet) {
         if self.state == ServerState::Closed {
             return;
         }
-        debug_assert!(self.held.is_empty() && self.state == ServerState::Connected);
+        debug_assert!(self.held.is_none() && self.state == ServerState::Connected);
         self.last_received = now;
         self.handle_packet(packet);
     }
@@ -222,8 +248,13 @@ impl ServerConnection {
     /// packets that follow itself (see [`ServerConnection::handle_decoded`]): only once
     /// CONNACK accepted the client, when the version is fixed and nothing is held back.
     pub fn transport_decoding(&self) -> Option<(ProtocolVersion, usize)> {
-        (self.state == ServerState::Connected && self.held.is_empty())
-            .then_some((self.version, self.config.max_packet_size))
+        (self.state == ServerState::Connected && self.held.is_none())
+            .then_some((self.version, self.max_packet_size))
+    }
+
+    /// Keeps `held` for later if it is not empty.
+    fn hold(&mut self, held: BytesMut) {
+        self.held = (!held.is_empty()).then(|| Box::new(held));
     }
 
     /// Decodes packets until input runs out, the connection closes, or CONNECT awaits its
@@ -231,8 +262,7 @@ impl ServerConnection {
     fn decode_from(&mut self, now: Instant, rx: &mut BytesMut) {
         while self.state != ServerState::Closed {
             if self.state == ServerState::Connecting {
-                let next =
-                    crate::codec::FixedHeader::parse(rx, self.version, self.config.max_packet_size);
+                let next = crate::codec::FixedHeader::parse(rx, self.version, self.max_packet_size);
                 let auth_or_disconnect = matches!(
                     next,
                     Ok(h) if matches!(h.packet_type, crate::codec::PacketType::Auth | crate::codec::PacketType::Disconnect)
@@ -241,7 +271,7 @@ impl ServerConnection {
                     break;
                 }
             }
-            match Packet::decode(rx, self.version, self.config.max_packet_size) {
+            match Packet::decode(rx, self.version, self.max_packet_size) {
                 Ok(packet) => {
                     self.last_received = now;
                     self.handle_packet(packet);
@@ -309,7 +339,12 @@ impl ServerConnection {
                 self.close(CloseCause::ClientDisconnect(d))
             }
             (ServerState::Connected, Packet::Publish(mut p)) => {
-                if let Err(e) = self.inbound_aliases.resolve(&mut p) {
+                let resolved = match &mut self.aliases {
+                    Some(aliases) => aliases.inbound.resolve(&mut p),
+                    // A maximum of 0: refuses any alias, stores nothing.
+                    None => InboundAliases::new(0).resolve(&mut p),
+                };
+                if let Err(e) = resolved {
                     self.violation(e.reason_code(), None);
                     return;
                 }
@@ -340,7 +375,10 @@ impl ServerConnection {
         self.state = ServerState::Connecting;
         if self.version.is_v5() {
             self.client_max_packet_size = connect.properties.maximum_packet_size.map(|n| n.get());
-            self.inbound_aliases.reset(self.config.topic_alias_maximum);
+            let maximum = self.topic_alias_maximum;
+            if let Some(aliases) = self.aliases(maximum) {
+                aliases.inbound.reset(maximum);
+            }
         }
         self.events.push_back(ServerEvent::Connect(connect));
     }
@@ -359,18 +397,21 @@ impl ServerConnection {
         {
             self.keep_alive = ka;
         }
-        self.outbound_aliases.reset(if self.version.is_v5() {
+        let maximum = if self.version.is_v5() {
             outbound_alias_maximum
         } else {
             0
-        });
+        };
+        if let Some(aliases) = self.aliases(maximum) {
+            aliases.outbound.reset(maximum);
+        }
         self.state = ServerState::Connected;
         self.last_received = now;
         self.send_packet(now, &Packet::from(connack));
-        if !self.held.is_empty() {
-            let mut held = core::mem::take(&mut self.held);
+        if let Some(held) = self.held.take() {
+            let mut held = *held;
             self.decode_from(now, &mut held);
-            self.held = held;
+            self.hold(held);
         }
     }
 
@@ -380,7 +421,7 @@ impl ServerConnection {
             return;
         }
         let code = connack.reason_code;
-        self.held.clear();
+        self.held = None;
         self.send_packet(now, &Packet::from(connack));
         self.close(CloseCause::Refused(code));
     }
@@ -401,9 +442,14 @@ impl ServerConnection {
         if !self.publish_fits(publish) {
             return false;
         }
-        let ok = if self.outbound_aliases.is_enabled() {
+        let outbound = self
+            .aliases
+            .as_mut()
+            .map(|aliases| &mut aliases.outbound)
+            .filter(|outbound| outbound.is_enabled());
+        let ok = if let Some(outbound) = outbound {
             let mut aliased = publish.clone();
-            self.outbound_aliases.apply(&mut aliased);
+            outbound.apply(&mut aliased);
             aliased.encode_to(self.version, &mut self.tx).is_ok()
         } else {
             publish.encode_to(self.version, &mut self.tx).is_ok()
@@ -520,6 +566,15 @@ impl ServerConnection {
         n
     }
 
+    /// The alias tables, to set one to `maximum`: made if it is not 0, `None` if they do not
+    /// exist and it is 0 (nothing to reset).
+    fn aliases(&mut self, maximum: u16) -> Option<&mut TopicAliases> {
+        if maximum > 0 && self.aliases.is_none() {
+            self.aliases = Some(Box::default());
+        }
+        self.aliases.as_deref_mut()
+    }
+
     /// Whether bytes wait in the transmit buffer.
     pub fn has_transmit(&self) -> bool {
         !self.tx.is_empty()
@@ -529,6 +584,27 @@ impl ServerConnection {
     #[must_use = "events carry the client's packets"]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
+    }
+
+    /// Lets the event queue use `buffer`'s storage while it is empty and smaller: the owner of
+    /// many connections keeps one buffer and moves it to the connection it feeds, instead of
+    /// every connection keeping its own. Take it back with
+    /// [`reclaim_events`](Self::reclaim_events).
+    pub(crate) fn lend_events(&mut self, buffer: &mut VecDeque<ServerEvent>) {
+        if self.events.is_empty() && self.events.capacity() < buffer.capacity() {
+            core::mem::swap(&mut self.events, buffer);
+        }
+    }
+
+    /// Once every event was polled: leaves the queue without storage, handing it to `buffer`
+    /// if it is larger than what `buffer` has (the smaller one is freed).
+    pub(crate) fn reclaim_events(&mut self, buffer: &mut VecDeque<ServerEvent>) {
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            let events = core::mem::take(&mut self.events);
+            if events.capacity() > buffer.capacity() {
+                *buffer = events;
+            }
+        }
     }
 
     fn close(&mut self, cause: CloseCause) {
