@@ -36,11 +36,11 @@ impl Framed {
 /// The framing state of one connection.
 #[derive(Debug)]
 pub(crate) struct Framer {
-    /// Bytes of a packet that is not complete yet. Empty (and unallocated) between packets,
-    /// so an idle connection keeps no buffer.
-    partial: BytesMut,
+    /// Bytes of a packet that is not complete yet; `None` between packets. Boxed: the framer
+    /// lives in every idle connection's task.
+    partial: Option<Box<BytesMut>>,
     /// Largest packet accepted before the broker's own limit is known.
-    max_packet_size: usize,
+    max_packet_size: u32,
     /// A framing or decoding error was seen: every later byte goes to the broker as is.
     passthrough: bool,
 }
@@ -49,8 +49,8 @@ impl Framer {
     /// A framer for a new connection whose domain accepts packets up to `max_packet_size`.
     pub(crate) fn new(max_packet_size: usize) -> Self {
         Framer {
-            partial: BytesMut::new(),
-            max_packet_size,
+            partial: None,
+            max_packet_size: u32::try_from(max_packet_size).unwrap_or(u32::MAX),
             passthrough: false,
         }
     }
@@ -62,12 +62,13 @@ impl Framer {
         chunk: BytesMut,
         decoding: Option<(ProtocolVersion, usize)>,
     ) -> Framed {
-        let mut buf = if self.partial.is_empty() {
-            chunk
-        } else {
-            let mut buf = std::mem::take(&mut self.partial);
-            buf.extend_from_slice(&chunk);
-            buf
+        let mut buf = match self.partial.take() {
+            None => chunk,
+            Some(partial) => {
+                let mut buf = *partial;
+                buf.extend_from_slice(&chunk);
+                buf
+            }
         };
         let mut framed = Framed::default();
         if self.passthrough {
@@ -79,7 +80,7 @@ impl Framer {
             None => self.frame(&mut buf, &mut framed),
         }
         if !buf.is_empty() {
-            self.partial = buf;
+            self.partial = Some(Box::new(buf));
         }
         framed
     }
@@ -92,7 +93,7 @@ impl Framer {
         max: usize,
         framed: &mut Framed,
     ) {
-        self.max_packet_size = max;
+        self.max_packet_size = u32::try_from(max).unwrap_or(u32::MAX);
         while !buf.is_empty() {
             match Packet::decode(buf, version, max) {
                 Ok(packet) => framed.packets.push(packet),
@@ -114,7 +115,8 @@ impl Framer {
     fn frame(&mut self, buf: &mut BytesMut, framed: &mut Framed) {
         let mut end = 0;
         while end < buf.len() {
-            match FixedHeader::parse(&buf[end..], ProtocolVersion::V5, self.max_packet_size) {
+            let max = self.max_packet_size as usize;
+            match FixedHeader::parse(&buf[end..], ProtocolVersion::V5, max) {
                 Ok(header) if buf.len() - end >= header.packet_len() => end += header.packet_len(),
                 Ok(_) | Err(DecodeError::Incomplete { .. }) => break,
                 Err(DecodeError::Invalid(_)) => {
@@ -173,7 +175,7 @@ mod tests {
             from_raw.extend(second.packets);
             assert_eq!(from_raw, packets, "cut at {cut}");
             assert!(second.raw.is_empty());
-            assert!(framer.partial.is_empty());
+            assert!(framer.partial.is_none());
         }
     }
 

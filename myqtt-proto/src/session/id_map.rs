@@ -12,7 +12,3 @@ pub(crate) type IdMap<V> = hashbrown::HashMap<u16, V, FixedState>;
 
 /// A set of packet identifiers.
 pub(crate) type IdSet = hashbrown::HashSet<u16, FixedState>;
-
-/// Capacity (entries) a table keeps once empty; above it the memory is returned, so a session
-/// that once had a large window in flight does not keep it while idle.
-pub(crate) const KEEP_CAPACITY: usize = 64;

@@ -1,10 +1,11 @@
 //! Outbound QoS 1 and QoS 2 handshakes (MQTT 3.1.1 §4.3.2-4.3.3, MQTT 5.0 §4.3.2-4.3.3) and
 //! their resend after reconnect (MQTT 3.1.1 §4.4, MQTT 5.0 §4.4).
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::id_map::{IdMap, KEEP_CAPACITY};
+use super::id_map::IdMap;
 use crate::codec::{PacketId, Publish, QoS, ReasonCode};
 
 /// Where an outbound QoS 1/2 message is in its handshake.
@@ -98,8 +99,17 @@ pub enum PubRecOutcome<T> {
 /// A message completed out of order leaves an empty slot behind until it reaches the front;
 /// slots are compacted when they outnumber the live entries, so a message that is never
 /// acknowledged cannot make the queue grow without bound.
+///
+/// Nothing is allocated while nothing is in flight (an idle session costs one pointer): the
+/// window is created by the first message and freed when the last one completes.
 #[derive(Clone, Debug)]
 pub struct OutboundQos<T, M = Publish> {
+    window: Option<Box<Window<T, M>>>,
+}
+
+/// The messages of an [`OutboundQos`] while some are in flight.
+#[derive(Clone, Debug)]
+struct Window<T, M> {
     /// Entries in send order; `None` for one completed out of order.
     order: VecDeque<Option<OutboundEntry<T, M>>>,
     /// Send sequence number of `order[0]`.
@@ -111,13 +121,12 @@ pub struct OutboundQos<T, M = Publish> {
 /// Empty slots tolerated beyond the live entries before [`OutboundQos`] compacts its queue.
 const SLACK: usize = 32;
 
+/// Room a new window starts with, so that a burst of a few messages allocates once.
+const INITIAL_WINDOW: usize = 8;
+
 impl<T, M> Default for OutboundQos<T, M> {
     fn default() -> Self {
-        OutboundQos {
-            order: VecDeque::new(),
-            first_seq: 0,
-            index: IdMap::default(),
-        }
+        OutboundQos { window: None }
     }
 }
 
@@ -147,12 +156,18 @@ impl<T, M: InFlight> OutboundQos<T, M> {
         let Some(id) = publish.packet_id() else {
             return Err((publish, tag));
         };
-        if self.index.contains_key(&id.get()) {
+        let w = self.window.get_or_insert_with(|| {
+            Box::new(Window {
+                order: VecDeque::with_capacity(INITIAL_WINDOW),
+                first_seq: 0,
+                index: IdMap::with_capacity_and_hasher(INITIAL_WINDOW, Default::default()),
+            })
+        });
+        if w.index.contains_key(&id.get()) {
             return Err((publish, tag));
         }
-        self.index
-            .insert(id.get(), self.first_seq + self.order.len() as u64);
-        self.order.push_back(Some(OutboundEntry {
+        w.index.insert(id.get(), w.first_seq + w.order.len() as u64);
+        w.order.push_back(Some(OutboundEntry {
             publish,
             stage,
             tag,
@@ -198,66 +213,63 @@ impl<T, M: InFlight> OutboundQos<T, M> {
 
     /// Removes every message (the session was not resumed); returns them in send order.
     pub fn drain(&mut self) -> Vec<OutboundEntry<T, M>> {
-        self.index.clear();
-        self.first_seq = 0;
-        core::mem::take(&mut self.order)
-            .into_iter()
-            .flatten()
-            .collect()
+        self.window
+            .take()
+            .map(|w| w.order.into_iter().flatten().collect())
+            .unwrap_or_default()
     }
 
     /// The entry for `id`, if in flight.
     pub fn get(&self, id: PacketId) -> Option<&OutboundEntry<T, M>> {
-        let at = self.position(id)?;
-        self.order.get(at)?.as_ref()
+        let w = self.window.as_ref()?;
+        w.order.get(w.position(id)?)?.as_ref()
     }
 
     /// Messages in flight.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.window.as_ref().map_or(0, |w| w.index.len())
     }
 
     /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     /// Entries in send order.
     pub fn iter(&self) -> impl Iterator<Item = &OutboundEntry<T, M>> {
-        self.order.iter().flatten()
-    }
-
-    fn position(&self, id: PacketId) -> Option<usize> {
-        let seq = self.index.get(&id.get())?;
-        usize::try_from(seq - self.first_seq).ok()
+        self.window.iter().flat_map(|w| w.order.iter().flatten())
     }
 
     fn get_mut(&mut self, id: PacketId) -> Option<&mut OutboundEntry<T, M>> {
-        let at = self.position(id)?;
-        self.order.get_mut(at)?.as_mut()
+        let w = self.window.as_mut()?;
+        let at = w.position(id)?;
+        w.order.get_mut(at)?.as_mut()
     }
 
-    /// Takes `id` out of the queue, then drops the empty slots at the front and compacts or
-    /// shrinks the queue when it holds far more slots than messages.
+    /// Takes `id` out of the queue, then drops the empty slots at the front, compacts the
+    /// queue when it holds far more slots than messages, and frees the window once empty.
     fn remove(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
-        let at = self.position(id)?;
-        self.index.remove(&id.get());
-        let entry = self.order.get_mut(at)?.take();
-        while let Some(None) = self.order.front() {
-            self.order.pop_front();
-            self.first_seq += 1;
+        let w = self.window.as_mut()?;
+        let at = w.position(id)?;
+        w.index.remove(&id.get());
+        let entry = w.order.get_mut(at)?.take();
+        while let Some(None) = w.order.front() {
+            w.order.pop_front();
+            w.first_seq += 1;
         }
-        if self.order.is_empty() {
-            if self.order.capacity() > KEEP_CAPACITY {
-                self.order = VecDeque::new();
-            }
-            if self.index.capacity() > KEEP_CAPACITY {
-                self.index = IdMap::default();
-            }
-        } else if self.order.len() > 2 * self.index.len() + SLACK {
-            self.compact();
+        if w.order.is_empty() {
+            self.window = None;
+        } else if w.order.len() > 2 * w.index.len() + SLACK {
+            w.compact();
         }
         entry
+    }
+}
+
+impl<T, M: InFlight> Window<T, M> {
+    fn position(&self, id: PacketId) -> Option<usize> {
+        let seq = self.index.get(&id.get())?;
+        usize::try_from(seq - self.first_seq).ok()
     }
 
     /// Removes the empty slots, keeping the order, and renumbers the index.
@@ -275,9 +287,9 @@ impl<T> OutboundQos<T, Publish> {
     /// order: unacknowledged PUBLISH with DUP set, and PUBREL for released ones
     /// ([MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-3.3.1-1]).
     pub fn resend(&mut self) -> Vec<Resend> {
-        self.order
+        self.window
             .iter_mut()
-            .flatten()
+            .flat_map(|w| w.order.iter_mut().flatten())
             .map(|e| match e.stage {
                 OutboundStage::AwaitPubComp => Resend::PubRel(e.publish_id()),
                 _ => {
@@ -392,11 +404,8 @@ mod tests {
             // Acknowledge the newer one first, then the older one.
             assert!(out.on_puback(id(pid + 1)).is_some());
             assert!(out.on_puback(id(pid)).is_some());
-            assert!(
-                out.order.len() <= 2 * out.len() + SLACK + 1,
-                "{}",
-                out.order.len()
-            );
+            let slots = out.window.as_ref().map_or(0, |w| w.order.len());
+            assert!(slots <= 2 * out.len() + SLACK + 1, "{slots}");
         }
         out.insert(publish(5, QoS::AtLeastOnce), 5).unwrap();
         out.insert(publish(4, QoS::ExactlyOnce), 4).unwrap();
@@ -427,6 +436,6 @@ mod tests {
             assert!(out.on_puback(id(n)).is_some());
         }
         assert!(out.is_empty());
-        assert!(out.order.capacity() <= KEEP_CAPACITY);
+        assert!(out.window.is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! Packet identifier allocation ([MQTT-2.3.1-2] / MQTT 5.0 [MQTT-2.2.1-3], [MQTT-2.2.1-4]).
 
-use super::id_map::{IdSet, KEEP_CAPACITY};
+use alloc::boxed::Box;
+
+use super::id_map::IdSet;
 use crate::codec::PacketId;
 
 /// Hands out packet identifiers that are not in use, cycling through 1..=65535.
@@ -9,14 +11,15 @@ use crate::codec::PacketId;
 /// free again only when its exchange completes ([MQTT-2.3.1-3]).
 #[derive(Clone, Debug)]
 pub struct PacketIdPool {
-    in_use: IdSet,
+    /// `None` while no identifier is in use: an idle session allocates nothing.
+    in_use: Option<Box<IdSet>>,
     next: PacketId,
 }
 
 impl Default for PacketIdPool {
     fn default() -> Self {
         PacketIdPool {
-            in_use: IdSet::default(),
+            in_use: None,
             next: PacketId::MIN,
         }
     }
@@ -31,50 +34,60 @@ impl PacketIdPool {
     /// The next free identifier after the last one handed out, or `None` if all 65,535 are in
     /// use.
     pub fn allocate(&mut self) -> Option<PacketId> {
-        if self.in_use.len() >= usize::from(u16::MAX) {
+        if self.len() >= usize::from(u16::MAX) {
             return None;
         }
         let mut candidate = self.next;
-        while self.in_use.contains(&candidate.get()) {
+        let in_use = self.set();
+        while in_use.contains(&candidate.get()) {
             candidate = candidate.next();
         }
-        self.in_use.insert(candidate.get());
+        in_use.insert(candidate.get());
         self.next = candidate.next();
         Some(candidate)
     }
 
     /// Marks `id` as used (when restoring a session); returns false if it already was.
     pub fn reserve(&mut self, id: PacketId) -> bool {
-        self.in_use.insert(id.get())
+        self.set().insert(id.get())
     }
 
     /// Frees `id` once its exchange is complete; returns false if it was not in use.
     pub fn release(&mut self, id: PacketId) -> bool {
-        let released = self.in_use.remove(&id.get());
-        if self.in_use.is_empty() && self.in_use.capacity() > KEEP_CAPACITY {
-            self.in_use = IdSet::default();
+        let Some(in_use) = &mut self.in_use else {
+            return false;
+        };
+        let released = in_use.remove(&id.get());
+        if in_use.is_empty() {
+            self.in_use = None;
         }
         released
     }
 
     /// Whether `id` is in use.
     pub fn is_in_use(&self, id: PacketId) -> bool {
-        self.in_use.contains(&id.get())
+        self.in_use
+            .as_ref()
+            .is_some_and(|in_use| in_use.contains(&id.get()))
     }
 
     /// Number of identifiers in use.
     pub fn len(&self) -> usize {
-        self.in_use.len()
+        self.in_use.as_ref().map_or(0, |in_use| in_use.len())
     }
 
     /// Whether no identifier is in use.
     pub fn is_empty(&self) -> bool {
-        self.in_use.is_empty()
+        self.in_use.is_none()
     }
 
     /// Frees every identifier.
     pub fn clear(&mut self) {
-        self.in_use.clear();
+        self.in_use = None;
+    }
+
+    fn set(&mut self) -> &mut IdSet {
+        self.in_use.get_or_insert_with(Box::default)
     }
 }
 
