@@ -42,9 +42,7 @@ impl<H: BrokerHooks> Broker<H> {
                     packet_id,
                     qos: delivery.qos,
                 };
-                if session.ids.reserve(packet_id) {
-                    let _ = session.outbound.restore(sent, stage, delivery);
-                }
+                let _ = session.outbound.restore(sent, stage, delivery);
             }
             for packet_id in stored.inbound_qos2 {
                 session.inbound_qos2.on_publish(packet_id);

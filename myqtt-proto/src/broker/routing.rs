@@ -348,7 +348,6 @@ impl<H: BrokerHooks> Broker<H> {
         if let Some((wire, session)) = found
             && session.outbound.on_puback(ack.packet_id).is_some()
         {
-            session.ids.release(ack.packet_id);
             out.store(session, || StoreOp::InflightDone {
                 client_id: session.client_id.clone(),
                 packet_id: ack.packet_id,
@@ -380,7 +379,6 @@ impl<H: BrokerHooks> Broker<H> {
                     out.send_or_hold(now, target, rel, true);
                 }
                 Some(PubRecOutcome::Refused(..)) => {
-                    session.ids.release(rec.packet_id);
                     out.store(session, || StoreOp::InflightDone {
                         client_id: session.client_id.clone(),
                         packet_id: rec.packet_id,
@@ -402,7 +400,6 @@ impl<H: BrokerHooks> Broker<H> {
         if let Some((wire, session)) = found
             && session.outbound.on_pubcomp(comp.packet_id).is_some()
         {
-            session.ids.release(comp.packet_id);
             out.store(session, || StoreOp::InflightDone {
                 client_id: session.client_id.clone(),
                 packet_id: comp.packet_id,
@@ -641,12 +638,11 @@ pub(crate) fn send_one(
         delivery.retain,
         &delivery.subscription_ids,
     );
-    let Some(pid) = session.ids.allocate() else {
+    let Some(pid) = session.allocate_packet_id() else {
         return Err(delivery);
     };
     publish.packet_id = Some(pid);
     if !wire.publish_fits(publish) {
-        session.ids.release(pid);
         out.events.push_back(dropped(session, DropReason::TooLarge));
         return Ok(());
     }
@@ -662,7 +658,6 @@ pub(crate) fn send_one(
     };
     if session.outbound.insert(sent, delivery).is_err() {
         // Unreachable: the id was just allocated and the QoS is 1 or 2.
-        session.ids.release(pid);
         return Ok(());
     }
     // A QoS 2 PUBLISH waits until its in-flight record is durable: lost in a crash, the

@@ -5,8 +5,9 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use core::num::NonZeroU32;
 
+use crate::codec::PacketId;
 use crate::codec::{MqttString, ProtocolVersion, SubscriptionOptions};
-use crate::session::{InboundQos2, OutboundQos, PacketIdPool, SentId};
+use crate::session::{InboundQos2, OutboundQos, SentId};
 use crate::time::{Duration, Instant};
 use crate::topic::TopicFilter;
 
@@ -39,7 +40,8 @@ pub(crate) struct Session {
     pub(crate) version: ProtocolVersion,
     pub(crate) connection: Option<ConnectionId>,
     pub(crate) subscriptions: BTreeMap<TopicFilter, SessionSubscription>,
-    pub(crate) ids: PacketIdPool,
+    /// Where the search for a free packet identifier starts ([`Session::allocate_packet_id`]).
+    pub(crate) next_packet_id: PacketId,
     /// QoS 1/2 deliveries in flight; the PUBLISH is rebuilt from the delivery when resent.
     pub(crate) outbound: OutboundQos<Delivery, SentId>,
     /// Queued deliveries with their store sequence numbers.
@@ -65,7 +67,7 @@ impl Session {
             version,
             connection: None,
             subscriptions: BTreeMap::new(),
-            ids: PacketIdPool::new(),
+            next_packet_id: PacketId::MIN,
             outbound: OutboundQos::new(),
             queue: VecDeque::new(),
             next_seq: 0,
@@ -75,5 +77,71 @@ impl Session {
             generation: 0,
             client_receive_maximum: u16::MAX,
         }
+    }
+}
+
+impl Session {
+    /// A packet identifier not used by a message in flight to the client, the next after the
+    /// last one handed out ([MQTT-2.3.1-2] / MQTT 5.0 [MQTT-2.2.1-3]); `None` if all 65,535
+    /// are in flight. The broker sends no SUBSCRIBE or UNSUBSCRIBE, so the in-flight table is
+    /// the whole set of identifiers in use: an identifier is free again once its QoS 1/2
+    /// exchange completes [MQTT-2.3.1-3].
+    pub(crate) fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        if self.outbound.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        let mut candidate = self.next_packet_id;
+        while self.outbound.get(candidate).is_some() {
+            candidate = candidate.next();
+        }
+        self.next_packet_id = candidate.next();
+        Some(candidate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::types::Message;
+    use crate::codec::{Publish, QoS};
+    use crate::topic::TopicName;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    fn delivery() -> Delivery {
+        let publish = Publish::new(TopicName::try_from("t").unwrap(), &b"x"[..]);
+        Delivery {
+            message: Arc::new(Message::from_publish(Instant::ZERO, &publish, None)),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: Vec::new(),
+        }
+    }
+
+    /// [MQTT-2.3.1-2] [MQTT-2.3.1-3]: an identifier in flight is never handed out again; it is
+    /// free once its exchange completes, and the search wraps from 65,535 to 1.
+    #[test]
+    fn packet_ids_skip_those_in_flight_and_wrap() {
+        let mut session = Session::new(
+            MqttString::try_from("c").unwrap(),
+            ProtocolVersion::V3_1_1,
+            SessionExpiry::OnClose,
+        );
+        let fly = |session: &mut Session| {
+            let packet_id = session.allocate_packet_id().unwrap();
+            let sent = SentId {
+                packet_id,
+                qos: QoS::AtLeastOnce,
+            };
+            session.outbound.insert(sent, delivery()).unwrap();
+            packet_id.get()
+        };
+        assert_eq!((fly(&mut session), fly(&mut session)), (1, 2));
+        session.next_packet_id = PacketId::MAX;
+        assert_eq!(fly(&mut session), u16::MAX);
+        assert_eq!(fly(&mut session), 3, "wraps past 1 and 2, in flight");
+        assert!(session.outbound.on_puback(PacketId::MIN).is_some());
+        session.next_packet_id = PacketId::MIN;
+        assert_eq!(fly(&mut session), 1, "free again once acknowledged");
     }
 }

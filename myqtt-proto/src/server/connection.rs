@@ -122,6 +122,9 @@ struct TopicAliases {
     outbound: OutboundAliases,
 }
 
+/// Bytes a fresh transmit buffer starts with (see `ServerConnection::tx_buffer`).
+const INITIAL_TX: usize = 2048;
+
 /// One client connection, server side. See the [module docs](super).
 #[derive(Debug)]
 pub struct ServerConnection {
@@ -431,7 +434,7 @@ impl ServerConnection {
         if self.state == ServerState::Closed {
             return;
         }
-        let ok = packet.encode_to(self.version, &mut self.tx).is_ok();
+        let ok = packet.encode_to(self.version, self.tx_buffer()).is_ok();
         debug_assert!(ok, "the broker only sends valid packets: {packet:?}");
     }
 
@@ -450,9 +453,9 @@ impl ServerConnection {
         let ok = if let Some(outbound) = outbound {
             let mut aliased = publish.clone();
             outbound.apply(&mut aliased);
-            aliased.encode_to(self.version, &mut self.tx).is_ok()
+            aliased.encode_to(self.version, self.tx_buffer()).is_ok()
         } else {
-            publish.encode_to(self.version, &mut self.tx).is_ok()
+            publish.encode_to(self.version, self.tx_buffer()).is_ok()
         };
         debug_assert!(ok, "the broker only sends valid publishes");
         ok
@@ -550,6 +553,17 @@ impl ServerConnection {
             ServerState::Connected => self.keepalive_deadline(),
             _ => None,
         }
+    }
+
+    /// The transmit buffer, given room for a few packets when it starts empty:
+    /// [`ServerConnection::poll_transmit`] hands the whole buffer over (an idle connection
+    /// keeps none), and growing a fresh one packet by packet cost a `realloc` every few
+    /// packets of a fan-out.
+    fn tx_buffer(&mut self) -> &mut Vec<u8> {
+        if self.tx.capacity() == 0 {
+            self.tx.reserve(INITIAL_TX);
+        }
+        &mut self.tx
     }
 
     /// Appends pending bytes to `out`; returns how many. When `out` is empty the transmit

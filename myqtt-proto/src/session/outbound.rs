@@ -178,10 +178,7 @@ impl<T, M: InFlight> OutboundQos<T, M> {
     /// PUBACK received: completes a QoS 1 message ([MQTT-4.3.2-1]). `None` if `id` is not a
     /// QoS 1 message in flight.
     pub fn on_puback(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
-        match self.get(id) {
-            Some(e) if e.stage == OutboundStage::AwaitPubAck => self.remove(id),
-            _ => None,
-        }
+        self.complete(id, OutboundStage::AwaitPubAck)
     }
 
     /// PUBREC received for `id` with `reason`. `None` if `id` is not a QoS 2 message in flight.
@@ -205,10 +202,7 @@ impl<T, M: InFlight> OutboundQos<T, M> {
 
     /// PUBCOMP received: completes a QoS 2 message. `None` if `id` is not waiting for PUBCOMP.
     pub fn on_pubcomp(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
-        match self.get(id) {
-            Some(e) if e.stage == OutboundStage::AwaitPubComp => self.remove(id),
-            _ => None,
-        }
+        self.complete(id, OutboundStage::AwaitPubComp)
     }
 
     /// Removes every message (the session was not resumed); returns them in send order.
@@ -251,6 +245,22 @@ impl<T, M: InFlight> OutboundQos<T, M> {
     fn remove(&mut self, id: PacketId) -> Option<OutboundEntry<T, M>> {
         let w = self.window.as_mut()?;
         let at = w.position(id)?;
+        self.remove_at(id, at)
+    }
+
+    /// Removes `id` if it is at `stage` (one lookup, the usual acknowledgment).
+    fn complete(&mut self, id: PacketId, stage: OutboundStage) -> Option<OutboundEntry<T, M>> {
+        let w = self.window.as_mut()?;
+        let at = w.position(id)?;
+        if w.order.get(at)?.as_ref()?.stage != stage {
+            return None;
+        }
+        self.remove_at(id, at)
+    }
+
+    /// Removes `id`, found at `at` in the queue.
+    fn remove_at(&mut self, id: PacketId, at: usize) -> Option<OutboundEntry<T, M>> {
+        let w = self.window.as_mut()?;
         w.index.remove(&id.get());
         let entry = w.order.get_mut(at)?.take();
         while let Some(None) = w.order.front() {
