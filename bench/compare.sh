@@ -35,21 +35,13 @@ brokers=${BROKERS:-myqttd mosquitto rumqttd}
 cases=${CASES:-fanin_q0 fanin_q1 fanin_q2 fanout_q0 fanout_q1 latency conns}
 quick=${QUICK:-0}
 
-log() { printf 'compare.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+script=compare.sh
+# shellcheck source=bench/lib.sh
+source "$bench_dir/lib.sh"
 
 # --- binaries -------------------------------------------------------------------------------------
 
-if [[ -z ${MYQTTD:-} || -z ${MYQTT_BENCH:-} ]]; then
-    log "building myqttd and myqtt-bench (cargo build --release -p myqtt-tokio --bins)"
-    (cd "$root" && cargo build --release -p myqtt-tokio --bins)
-    target_dir=${CARGO_TARGET_DIR:-$root/target}
-fi
-myqttd_bin=${MYQTTD:-$target_dir/release/myqttd}
-tool=${MYQTT_BENCH:-$target_dir/release/myqtt-bench}
+find_binaries
 rumqttd_bin=${RUMQTTD:-$bench_dir/.tools/bin/rumqttd}
 mosquitto_bin=${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 
@@ -59,13 +51,9 @@ if [[ " $brokers " == *" rumqttd "* && ! -x $rumqttd_bin ]]; then
     log "installing rumqttd $RUMQTTD_VERSION into bench/.tools (a few minutes)"
     cargo install rumqttd --version "$RUMQTTD_VERSION" --root "$bench_dir/.tools"
 fi
-for bin in "$myqttd_bin" "$tool"; do
-    [[ -x $bin ]] || die "$bin not found"
-done
 if [[ " $brokers " == *" mosquitto "* && ! -x $mosquitto_bin ]]; then
     die "mosquitto not found: apt-get install mosquitto"
 fi
-command -v python3 >/dev/null || die "python3 is needed for the summary"
 
 # rumqttd 0.20.0 refuses CONNECT with keep alive 0 (ZeroKeepAlive), which myqtt-bench at commit
 # a2aac00 always sends. Pass 60 s to every broker when the tool has the option; otherwise warn.
@@ -122,27 +110,6 @@ broker_port() {
 # --- broker processes -----------------------------------------------------------------------------
 
 work=$(mktemp -d)
-broker_pid=
-
-# SIGTERM, then SIGKILL after 2 s (rumqttd 0.20.0 ignores SIGTERM).
-stop_broker() {
-    if [[ -n $broker_pid ]]; then
-        kill "$broker_pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 20; i++)); do
-            kill -0 "$broker_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-        broker_pid=
-    fi
-}
-
-listening() {
-    ss -Hltn "sport = :$1" | grep -q .
-}
-
 cleanup() {
     stop_broker
     rm -rf "$work"
@@ -166,17 +133,7 @@ start_broker() {
     rumqttd) "$rumqttd_bin" -q -c "$bench_dir/rumqttd.toml" >"$dir/log" 2>&1 & ;;
     esac
     broker_pid=$!
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if listening "$port" && kill -0 "$broker_pid" 2>/dev/null; then
-            sleep 0.2
-            return 0
-        fi
-        kill -0 "$broker_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$dir/log" >&2
-    die "$name did not start listening on 127.0.0.1:$port"
+    wait_listening "$port" "$name" "$dir/log"
 }
 
 broker_version() {

@@ -37,33 +37,19 @@ modes=${MODES:-strict relaxed memory}
 messages=${MESSAGES:-100000}
 data_root=${DATA_ROOT:-$root/target}
 
-log() { printf 'durable.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+script=durable.sh
+# shellcheck source=bench/lib.sh
+source "$bench_dir/lib.sh"
 
 # --- binaries -------------------------------------------------------------------------------------
 
-if [[ -z ${MYQTTD:-} || -z ${MYQTT_BENCH:-} ]]; then
-    log "building myqttd and myqtt-bench"
-    (cd "$root" && cargo build --release -p myqtt-tokio --bin myqttd --bin myqtt-bench)
-    target_dir=${CARGO_TARGET_DIR:-$root/target}
-fi
-myqttd_bin=${MYQTTD:-$target_dir/release/myqttd}
-tool=${MYQTT_BENCH:-$target_dir/release/myqtt-bench}
-for bin in "$myqttd_bin" "$tool"; do
-    [[ -x $bin ]] || die "$bin not found"
-done
-command -v python3 >/dev/null || die "python3 is needed for the summary"
+find_binaries
 
 # --- broker ---------------------------------------------------------------------------------------
 
 mkdir -p "$data_root"
 work=$(mktemp -d -p "$data_root" durable-bench.XXXXXX)
 log "data directories under $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
-broker_pid=
-
 # Prints the myqttd configuration of mode $1: loopback, no QoS 1 message dropped by a full
 # queue (as bench/myqttd.toml), and persistence in ./data with strict or relaxed durability,
 # or none (memory).
@@ -76,27 +62,8 @@ config() {
     [[ $1 == memory ]] || printf 'durability = "%s"\n' "$1"
 }
 
-stop_broker() {
-    if [[ -n $broker_pid ]]; then
-        kill "$broker_pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$broker_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-        broker_pid=
-    fi
-}
-
-# Whether something listens on port $1 (and, with $2, whether process $2 does).
-listening() {
-    ss -Hltnp "sport = :$1" | grep -q "${2:+pid=$2,}"
-}
-
 cleanup() {
-    stop_broker
+    stop_broker 100
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -105,29 +72,12 @@ trap 'exit 130' INT TERM
 # Starts myqttd in mode $1 in the fresh directory $2; waits until it accepts connections.
 start_broker() {
     local mode=$1 dir=$2
-    local i
-    for ((i = 0; i < 50; i++)); do
-        listening "$PORT" || break
-        sleep 0.1
-    done
-    if listening "$PORT"; then
-        ss -ltnp "sport = :$PORT" >&2
-        die "port $PORT is in use by another process"
-    fi
+    wait_port_free "$PORT"
     mkdir -p "$dir"
     config "$mode" >"$dir/myqttd.toml"
     (cd "$dir" && exec "$myqttd_bin" -c myqttd.toml) >"$dir/log" 2>&1 &
     broker_pid=$!
-    for ((i = 0; i < 100; i++)); do
-        if listening "$PORT" "$broker_pid" && kill -0 "$broker_pid" 2>/dev/null; then
-            sleep 0.2
-            return 0
-        fi
-        kill -0 "$broker_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$dir/log" >&2
-    die "myqttd did not start listening on 127.0.0.1:$PORT"
+    wait_listening "$PORT" myqttd "$dir/log"
 }
 
 # Prints the last group-commit statistics line of myqttd's log $1 as JSON fields (none in
@@ -177,7 +127,7 @@ for ((rep = 1; rep <= reps; rep++)); do
         before=$(store_thread_times)
         line=$("$tool" "${args[@]}" --broker-pid "$broker_pid" 2>>"$work/tool.log") || true
         store=$(store_thread_fields "$before" "$(store_thread_times)")
-        stop_broker
+        stop_broker 100
         if [[ $line != '{'* ]]; then
             line='{"error":"myqtt-bench printed no result"}'
         fi
