@@ -39,7 +39,8 @@ pub(crate) struct Framer {
     /// Bytes of a packet that is not complete yet; `None` between packets. Boxed: the framer
     /// lives in every idle connection's task.
     partial: Option<Box<BytesMut>>,
-    /// Largest packet accepted before the broker's own limit is known.
+    /// Largest packet framed before the client is accepted (the domain's limit; after, the
+    /// broker passes its own with each read).
     max_packet_size: u32,
     /// A framing or decoding error was seen: every later byte goes to the broker as is.
     passthrough: bool,
@@ -93,7 +94,6 @@ impl Framer {
         max: usize,
         framed: &mut Framed,
     ) {
-        self.max_packet_size = u32::try_from(max).unwrap_or(u32::MAX);
         while !buf.is_empty() {
             match Packet::decode(buf, version, max) {
                 Ok(packet) => framed.packets.push(packet),
