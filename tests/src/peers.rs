@@ -604,6 +604,20 @@ impl Amqtt {
     }
 }
 
+/// The scenarios every helper script (`paho_peer.py`, `mqttjs_peer.js`) runs, with their QoS,
+/// and the protocol versions they run in: the TLS interop tests go through all of them.
+pub const PEER_SCENARIOS: [(&str, u64); 6] = [
+    ("pubsub", 0),
+    ("pubsub", 1),
+    ("pubsub", 2),
+    ("will", 1),
+    ("retained", 1),
+    ("session", 1),
+];
+
+/// The protocol versions of [`PEER_SCENARIOS`], as the helper scripts name them.
+pub const PEER_VERSIONS: [&str; 2] = ["311", "5"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

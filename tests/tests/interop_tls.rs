@@ -20,8 +20,8 @@ use myqtt_host::tls::{ClientTls, PemSource, ServerTls};
 use myqtt_proto::codec::{ProtocolVersion, Publish, QoS};
 use myqtt_tests::myqttd::Myqttd;
 use myqtt_tests::peers::{
-    Mosquitto, PeerProcess, TestServer, free_port, mqttjs, paho_tls, require, require_mqttjs,
-    require_paho, run_ok, within,
+    Mosquitto, PEER_SCENARIOS, PEER_VERSIONS, PeerProcess, TestServer, free_port, mqttjs, paho_tls,
+    require, require_mqttjs, require_paho, run_ok, within,
 };
 use myqtt_tokio::client::{Client, ConnectOptions, Messages, TlsConnector};
 use rcgen::{
@@ -217,15 +217,8 @@ fn check_scenario(name: &str, lines: &[Value], version: &str, prefix: &str, qos:
 /// Every scenario of `mqttjs_peer.js` against `url`, trusting the CA, in 3.1.1 and 5.0.
 async fn mqttjs_scenarios(certs: &Certs, url: &str, tag: &str) {
     let ca = certs.ca_str();
-    for version in ["311", "5"] {
-        for (name, qos) in [
-            ("pubsub", 0u64),
-            ("pubsub", 1),
-            ("pubsub", 2),
-            ("will", 1),
-            ("retained", 1),
-            ("session", 1),
-        ] {
+    for version in PEER_VERSIONS {
+        for (name, qos) in PEER_SCENARIOS {
             let prefix = format!("{tag}-js-{name}-{version}-{qos}");
             let q = qos.to_string();
             #[rustfmt::skip]
@@ -369,15 +362,8 @@ async fn paho_over_tls_to_our_tls_listener() {
         })
         .await;
         let port = server.addrs()[1].port().to_string();
-        for version in ["311", "5"] {
-            for (name, qos) in [
-                ("pubsub", 0u64),
-                ("pubsub", 1),
-                ("pubsub", 2),
-                ("will", 1),
-                ("retained", 1),
-                ("session", 1),
-            ] {
+        for version in PEER_VERSIONS {
+            for (name, qos) in PEER_SCENARIOS {
                 // paho_peer.py puts the QoS of pubsub in the topic and "pubsub" in the prefix.
                 let prefix = format!("paho-tls-{name}-{version}-{qos}");
                 let q = qos.to_string();
